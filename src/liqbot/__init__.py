@@ -1,0 +1,3 @@
+"""liqbot: a liquidation engine for EVM lending markets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,41 @@
+"""The `liqbot` command. Each group lives in its own module; this file only wires them."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from liqbot import __version__
+from liqbot.cli import devnet_cmd
+from liqbot.core.errors import LiqbotError
+
+app = typer.Typer(
+    name="liqbot",
+    help="Liquidation engine for EVM lending markets (Aave V3, Morpho Blue, Compound V3).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+#CONFIG
+app.add_typer(devnet_cmd.app, name="devnet")
+
+err_console = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the liqbot version."""
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point that turns any LiqbotError into one red line and exit code 2."""
+    try:
+        return app(args=argv, standalone_mode=True)
+    except LiqbotError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
