@@ -30,7 +30,9 @@ def npm_ready() -> None:
     node_modules()  # raises DevnetError with the install hint if missing: fail, don't skip
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, name: str, slot: int, l2: bool) -> Iterator[manager.Devnet]:
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, name: str, slot: int, l2: bool
+) -> Iterator[manager.Devnet]:
     state_dir: Path = tmp_path_factory.mktemp(name)
     devnet = manager.up(state_dir, l2=l2, port=_port(slot), block_time=0)
     try:

@@ -70,7 +70,9 @@ def test_shock_then_aave_liquidation_pays_the_bonus(devnet: manager.Devnet, chai
     before_w, before_d = balance(chain, weth, LIQUIDATOR), balance(chain, debt, LIQUIDATOR)
     treasury_a = chain.contract("AToken", pool.functions.getReserveData(weth).call()[8])
     treasury_before = treasury_a.functions.balanceOf(a["safe"]["treasury"]).call()
-    chain.transact(pool.functions.liquidationCall(weth, debt, target.borrower, 2**256 - 1, False), sender=LIQUIDATOR)
+    chain.transact(
+        pool.functions.liquidationCall(weth, debt, target.borrower, 2**256 - 1, False), sender=LIQUIDATOR
+    )
     seized = balance(chain, weth, LIQUIDATOR) - before_w
     repaid = before_d - balance(chain, debt, LIQUIDATOR)
     assert seized > 0 and repaid > 0
@@ -80,7 +82,9 @@ def test_shock_then_aave_liquidation_pays_the_bonus(devnet: manager.Devnet, chai
     dec_d = a["tokens"][debt_sym]["decimals"]
     ratio = (seized * pw * 10**dec_d) / (repaid * pd * 10**18)
     assert 1.0449 < ratio < 1.0451, ratio
-    assert treasury_a.functions.balanceOf(a["safe"]["treasury"]).call() > treasury_before, "protocol fee to treasury"
+    assert treasury_a.functions.balanceOf(a["safe"]["treasury"]).call() > treasury_before, (
+        "protocol fee to treasury"
+    )
 
 
 def test_healthy_aave_position_cannot_be_liquidated(devnet: manager.Devnet, chain: DevnetRpc) -> None:
@@ -91,7 +95,9 @@ def test_healthy_aave_position_cannot_be_liquidated(devnet: manager.Devnet, chai
     b = seeded[p.borrower]
     coll, debt = next(iter(b["collateral"])), next(iter(b["debt"]))
     fund(chain, a["tokens"][debt]["address"], pool.address, 10**30)
-    fn = pool.functions.liquidationCall(a["tokens"][coll]["address"], a["tokens"][debt]["address"], p.borrower, 1, False)
+    fn = pool.functions.liquidationCall(
+        a["tokens"][coll]["address"], a["tokens"][debt]["address"], p.borrower, 1, False
+    )
     with pytest.raises(ContractLogicError, match="45"):  # HEALTH_FACTOR_NOT_BELOW_THRESHOLD
         fn.call({"from": LIQUIDATOR})
 

@@ -27,11 +27,15 @@ def _dir(d: Path | None) -> Path:
 
 @app.command()
 def up(
-    l2: Annotated[bool, typer.Option("--l2", help="Wire Aave's sequencer oracle and PriceOracleSentinel.")] = False,
+    l2: Annotated[
+        bool, typer.Option("--l2", help="Wire Aave's sequencer oracle and PriceOracleSentinel.")
+    ] = False,
     chains: Annotated[int, typer.Option("--chains", help="1, or 2 for an L1-like and an L2-like chain.")] = 1,
     port: Annotated[int, typer.Option(help="First anvil port on 127.0.0.1.")] = 8545,
     block_time: Annotated[float, typer.Option(help="Seconds per block; 0 mines on every transaction.")] = 1.0,
-    grace_period: Annotated[int, typer.Option(help="Sentinel grace period after the sequencer is back (s).")] = 3600,
+    grace_period: Annotated[
+        int, typer.Option(help="Sentinel grace period after the sequencer is back (s).")
+    ] = 3600,
     state_dir: DirOpt = None,
 ) -> None:
     """Start anvil and deploy the market (first run ~20 s; later runs load the cached state)."""
@@ -39,7 +43,9 @@ def up(
     devnet = manager.up(_dir(state_dir), chains=chains, l2=l2, port=port, block_time=block_time,
                         grace_period_s=grace_period)  # fmt: skip
     for c in devnet.chains:
-        console.print(f"[green]up[/green] {c.name}: chain {c.chain_id} at {c.url} (pid {c.pid}{', L2' if c.l2 else ''})")
+        console.print(
+            f"[green]up[/green] {c.name}: chain {c.chain_id} at {c.url} (pid {c.pid}{', L2' if c.l2 else ''})"
+        )
     console.print(f"config: {devnet.dir / 'liqbot.yaml'}   addresses: {devnet.dir / 'addresses.json'}")
     console.print(f"ready in {time.monotonic() - t0:.1f} s")
 
@@ -48,7 +54,9 @@ def up(
 def down(state_dir: DirOpt = None) -> None:
     """Stop the anvil processes `up` started (by pid)."""
     stopped = manager.down(_dir(state_dir))
-    console.print(f"stopped {len(stopped)} chain(s)" + "".join(f"\n  {c.name} (pid {c.pid})" for c in stopped))
+    console.print(
+        f"stopped {len(stopped)} chain(s)" + "".join(f"\n  {c.name} (pid {c.pid})" for c in stopped)
+    )
 
 
 @app.command()
@@ -66,7 +74,9 @@ def status(state_dir: DirOpt = None) -> None:
 
 @app.command()
 def populate(
-    borrowers: Annotated[int, typer.Option("--borrowers", min=1, max=100_000, help="How many borrowers.")] = 100,
+    borrowers: Annotated[
+        int, typer.Option("--borrowers", min=1, max=100_000, help="How many borrowers.")
+    ] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same positions.")] = 1,
     chain: ChainOpt = None,
     state_dir: DirOpt = None,
@@ -92,7 +102,9 @@ def shock(
     devnet = manager.load(_dir(state_dir))
     for c in [devnet.chain(chain)] if chain else devnet.chains:
         r = manager.do_shock(devnet, asset.upper(), pct, c.name)
-        console.print(f"{c.name}: {asset.upper()} ${r['old'] / 1e8:,.2f} → ${r['new'] / 1e8:,.2f} in block {r['block']}")
+        console.print(
+            f"{c.name}: {asset.upper()} ${r['old'] / 1e8:,.2f} → ${r['new'] / 1e8:,.2f} in block {r['block']}"
+        )
 
 
 @app.command()

@@ -21,15 +21,24 @@ _PATHS: dict[str, tuple[str, str]] = {
     ),
     "ACLManager": ("@aave/core-v3", f"{_AAVE}/protocol/configuration/ACLManager.sol/ACLManager.json"),
     "Pool": ("@aave/core-v3", f"{_AAVE}/protocol/pool/Pool.sol/Pool.json"),
-    "PoolConfigurator": ("@aave/core-v3", f"{_AAVE}/protocol/pool/PoolConfigurator.sol/PoolConfigurator.json"),
+    "PoolConfigurator": (
+        "@aave/core-v3",
+        f"{_AAVE}/protocol/pool/PoolConfigurator.sol/PoolConfigurator.json",
+    ),
     "AaveOracle": ("@aave/core-v3", f"{_AAVE}/misc/AaveOracle.sol/AaveOracle.json"),
     "AaveProtocolDataProvider": (
         "@aave/core-v3",
         f"{_AAVE}/misc/AaveProtocolDataProvider.sol/AaveProtocolDataProvider.json",
     ),
     "AToken": ("@aave/core-v3", f"{_AAVE}/protocol/tokenization/AToken.sol/AToken.json"),
-    "VariableDebtToken": ("@aave/core-v3", f"{_AAVE}/protocol/tokenization/VariableDebtToken.sol/VariableDebtToken.json"),
-    "StableDebtToken": ("@aave/core-v3", f"{_AAVE}/protocol/tokenization/StableDebtToken.sol/StableDebtToken.json"),
+    "VariableDebtToken": (
+        "@aave/core-v3",
+        f"{_AAVE}/protocol/tokenization/VariableDebtToken.sol/VariableDebtToken.json",
+    ),
+    "StableDebtToken": (
+        "@aave/core-v3",
+        f"{_AAVE}/protocol/tokenization/StableDebtToken.sol/StableDebtToken.json",
+    ),
     "DefaultReserveInterestRateStrategy": (
         "@aave/core-v3",
         f"{_AAVE}/protocol/pool/DefaultReserveInterestRateStrategy.sol/DefaultReserveInterestRateStrategy.json",
@@ -39,7 +48,10 @@ _PATHS: dict[str, tuple[str, str]] = {
         "@aave/core-v3",
         f"{_AAVE}/protocol/configuration/PriceOracleSentinel.sol/PriceOracleSentinel.json",
     ),
-    "UniswapV3Factory": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+    "UniswapV3Factory": (
+        "@uniswap/v3-core",
+        "artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json",
+    ),
     "UniswapV3Pool": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Pool.sol/UniswapV3Pool.json"),
     "SwapRouter": ("@uniswap/v3-periphery", "artifacts/contracts/SwapRouter.sol/SwapRouter.json"),
     "QuoterV2": ("@uniswap/v3-periphery", "artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json"),
@@ -97,7 +109,7 @@ def abi(name: str) -> list[dict[str, Any]]:
 
 def linked_bytecode(artifact: Artifact, libraries: dict[str, str]) -> str:
     """Splice library addresses into the placeholders hardhat left at `linkReferences` offsets."""
-    code = artifact["bytecode"].removeprefix("0x")
+    code: str = artifact["bytecode"].removeprefix("0x")
     for _file, libs in artifact.get("linkReferences", {}).items():
         for lib, refs in libs.items():
             if lib not in libraries:

@@ -59,7 +59,11 @@ def write_config(path: Path, chains: list[tuple[ChainRun, dict[str, Any]]], stat
             "signer": {"source": "env", "env_var": "LIQBOT_SIGNER_KEY"},
             "treasury": first["safe"]["treasury"],
         },
-        "thresholds": {"min_profit_usd": "5", "max_gas_price_gwei": "500", "priority_fee_profit_share": "0.2"},
+        "thresholds": {
+            "min_profit_usd": "5",
+            "max_gas_price_gwei": "500",
+            "priority_fee_profit_share": "0.2",
+        },
         "caps": {
             "max_notional_usd_per_attempt": "250000",
             "max_daily_gas_usd": "500",
@@ -68,5 +72,7 @@ def write_config(path: Path, chains: list[tuple[ChainRun, dict[str, Any]]], stat
         },
         "deny_assets": [],
     }
-    header = "# Written by `liqbot devnet up`: a ready config for the local devnet. Keys come from the environment.\n"
+    header = (
+        "# Written by `liqbot devnet up`: a config for the local devnet. Keys come from the environment.\n"
+    )
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))

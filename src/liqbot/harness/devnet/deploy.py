@@ -7,7 +7,12 @@ from typing import Any
 from liqbot.harness.devnet import solc
 from liqbot.harness.devnet.deploy_aave import deploy_aave, deploy_tokens
 from liqbot.harness.devnet.deploy_dex import deploy_uniswap
-from liqbot.harness.devnet.deploy_more import deploy_l2_sentinel, deploy_morpho, deploy_multicall3, deploy_safe
+from liqbot.harness.devnet.deploy_more import (
+    deploy_l2_sentinel,
+    deploy_morpho,
+    deploy_multicall3,
+    deploy_safe,
+)
 from liqbot.harness.devnet.paths import contracts_dir
 from liqbot.harness.devnet.rpc import ADMIN, LIQUIDATOR, WHALE, DevnetRpc
 

@@ -52,7 +52,9 @@ def deploy_aave(rpc: DevnetRpc, tokens: dict[str, dict[str, Any]], treasury: str
 
     assets = [tokens[t.symbol]["address"] for t in spec.TOKENS]
     feeds = [tokens[t.symbol]["feed"] for t in spec.TOKENS]
-    oracle = rpc.deploy(artifacts.load("AaveOracle"), provider, assets, feeds, ZERO, ZERO, 10**spec.FEED_DECIMALS)
+    oracle = rpc.deploy(
+        artifacts.load("AaveOracle"), provider, assets, feeds, ZERO, ZERO, 10**spec.FEED_DECIMALS
+    )
     rpc.transact(p.functions.setPriceOracle(oracle))
     data_provider = rpc.deploy(artifacts.load("AaveProtocolDataProvider"), provider)
     rpc.transact(p.functions.setPoolDataProvider(data_provider))
@@ -76,14 +78,21 @@ def deploy_aave(rpc: DevnetRpc, tokens: dict[str, dict[str, Any]], treasury: str
         rs["stable_rate_excess_offset"],
         rs["optimal_stable_to_total_debt_ratio"],
     )
-    out |= {"atoken_impl": a_impl, "stable_debt_impl": s_impl, "variable_debt_impl": v_impl, "rate_strategy": strategy}
+    out |= {
+        "atoken_impl": a_impl,
+        "stable_debt_impl": s_impl,
+        "variable_debt_impl": v_impl,
+        "rate_strategy": strategy,
+    }
     _init_reserves(rpc, out, tokens, treasury)
     _configure(rpc, out["pool_configurator"], tokens)
     _seed_liquidity(rpc, pool, tokens)
     return out
 
 
-def _init_reserves(rpc: DevnetRpc, out: dict[str, str], tokens: dict[str, dict[str, Any]], treasury: str) -> None:
+def _init_reserves(
+    rpc: DevnetRpc, out: dict[str, str], tokens: dict[str, dict[str, Any]], treasury: str
+) -> None:
     inputs = [
         (
             out["atoken_impl"],
@@ -111,10 +120,12 @@ def _init_reserves(rpc: DevnetRpc, out: dict[str, str], tokens: dict[str, dict[s
 def _configure(rpc: DevnetRpc, configurator: str, tokens: dict[str, dict[str, Any]]) -> None:
     f = rpc.contract("PoolConfigurator", configurator).functions
     e = spec.EMODE_CATEGORY
-    rpc.transact(f.setEModeCategory(e["id"], e["ltv"], e["liquidation_threshold"], e["liquidation_bonus"], ZERO, e["label"]))
+    rpc.transact(f.setEModeCategory(e.id, e.ltv, e.liquidation_threshold, e.liquidation_bonus, ZERO, e.label))
     for t in spec.TOKENS:
         asset = tokens[t.symbol]["address"]
-        rpc.transact(f.configureReserveAsCollateral(asset, t.ltv, t.liquidation_threshold, t.liquidation_bonus))
+        rpc.transact(
+            f.configureReserveAsCollateral(asset, t.ltv, t.liquidation_threshold, t.liquidation_bonus)
+        )
         rpc.transact(f.setReserveBorrowing(asset, True))
         rpc.transact(f.setReserveFlashLoaning(asset, True))
         rpc.transact(f.setReserveFactor(asset, t.reserve_factor))

@@ -1,4 +1,5 @@
-"""Deploy Uniswap V3 (factory, SwapRouter, QuoterV2, position manager) and deep full-range pools at oracle prices."""
+"""Deploy Uniswap V3 (factory, SwapRouter, QuoterV2, position manager) and deep full-range pools
+at the oracle prices."""
 
 from __future__ import annotations
 
@@ -31,7 +32,13 @@ def deploy_uniswap(rpc: DevnetRpc, tokens: dict[str, dict[str, Any]]) -> dict[st
     quoter = rpc.deploy(artifacts.load("QuoterV2"), factory, weth)
     npm = rpc.deploy(artifacts.load("NonfungiblePositionManager"), factory, weth, ZERO)
     pools = [_create_pool(rpc, factory, npm, tokens, a, b, fee) for a, b, fee in spec.POOLS]
-    return {"factory": factory, "swap_router": router, "quoter_v2": quoter, "position_manager": npm, "pools": pools}
+    return {
+        "factory": factory,
+        "swap_router": router,
+        "quoter_v2": quoter,
+        "position_manager": npm,
+        "pools": pools,
+    }
 
 
 def _create_pool(

@@ -1,4 +1,5 @@
-"""Deploy Morpho Blue (compiled from npm sources), Safe 1.4.1 with a 2-of-3 treasury, Multicall3, and the L2 sentinel."""
+"""Deploy Morpho Blue (compiled from npm sources), Safe 1.4.1 with a 2-of-3 treasury, Multicall3,
+and the L2 sentinel."""
 
 from __future__ import annotations
 
@@ -16,17 +17,21 @@ from liqbot.harness.devnet.solc import Artifact
 
 def morpho_market_id(loan: str, collateral: str, oracle: str, irm: str, lltv: int) -> str:
     """Id = keccak256(abi.encode(marketParams)), as Morpho's MarketParamsLib computes it."""
-    packed = encode(["address", "address", "address", "address", "uint256"], [loan, collateral, oracle, irm, lltv])
+    packed = encode(
+        ["address", "address", "address", "address", "uint256"], [loan, collateral, oracle, irm, lltv]
+    )
     return "0x" + keccak(packed).hex()
 
 
 def morpho_oracle_price(collateral: str, loan: str) -> int:
     """Morpho's oracle price: loan raw units per collateral raw unit, scaled by 1e36."""
     c, lo = spec.TOKEN_BY_SYMBOL[collateral], spec.TOKEN_BY_SYMBOL[loan]
-    return c.price * 10 ** (36 + lo.decimals - c.decimals) // lo.price
+    return c.price * int(10 ** (36 + lo.decimals - c.decimals)) // lo.price
 
 
-def deploy_morpho(rpc: DevnetRpc, built: dict[str, Artifact], tokens: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def deploy_morpho(
+    rpc: DevnetRpc, built: dict[str, Artifact], tokens: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     morpho = rpc.deploy(built["Morpho.sol:Morpho"], ADMIN)
     irm = rpc.deploy(built["IrmMock.sol:IrmMock"])
     m = rpc.w3.eth.contract(address=to_checksum_address(morpho), abi=built["Morpho.sol:Morpho"]["abi"])
@@ -34,7 +39,9 @@ def deploy_morpho(rpc: DevnetRpc, built: dict[str, Artifact], tokens: dict[str, 
     markets = []
     for coll, loan, lltv in spec.MORPHO_MARKETS:
         oracle = rpc.deploy(built["OracleMock.sol:OracleMock"])
-        oc = rpc.w3.eth.contract(address=to_checksum_address(oracle), abi=built["OracleMock.sol:OracleMock"]["abi"])
+        oc = rpc.w3.eth.contract(
+            address=to_checksum_address(oracle), abi=built["OracleMock.sol:OracleMock"]["abi"]
+        )
         rpc.transact(oc.functions.setPrice(morpho_oracle_price(coll, loan)))
         if not m.functions.isLltvEnabled(lltv).call():
             rpc.transact(m.functions.enableLltv(lltv))

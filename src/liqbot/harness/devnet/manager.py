@@ -57,7 +57,9 @@ class Devnet:
         for c in self.chains:
             if c.name == name:
                 return c
-        raise DevnetError(f"no devnet chain named {name!r}: running chains are {', '.join(c.name for c in self.chains)}")
+        raise DevnetError(
+            f"no devnet chain named {name!r}: running chains are {', '.join(c.name for c in self.chains)}"
+        )
 
     def addresses(self, name: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.dir / "addresses.json").read_text())
@@ -80,12 +82,16 @@ def _cache_key() -> str:
     for pkg in _NPM:
         h.update((npm_package(pkg) / "package.json").read_bytes())
     here = Path(__file__).parent
-    for f in sorted([*here.glob("deploy*.py"), here / "spec.py", *(contracts_dir() / "devnet").glob("*.sol")]):
+    for f in sorted(
+        [*here.glob("deploy*.py"), here / "spec.py", *(contracts_dir() / "devnet").glob("*.sol")]
+    ):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
 
-def _start_chain(state_dir: Path, name: str, chain_id: int, port: int, l2: bool, grace: int) -> tuple[anvil.AnvilProcess, dict[str, Any]]:
+def _start_chain(
+    state_dir: Path, name: str, chain_id: int, port: int, l2: bool, grace: int
+) -> tuple[anvil.AnvilProcess, dict[str, Any]]:
     """Start from the cached post-deploy state when there is one; else deploy and cache the state."""
     stem = build_cache_dir() / f"{_cache_key()}-{chain_id}-{'l2' if l2 else 'l1'}-g{grace}"
     state_file, addr_file = stem.with_suffix(".state.json"), stem.with_suffix(".addresses.json")
@@ -109,22 +115,30 @@ def _start_chain(state_dir: Path, name: str, chain_id: int, port: int, l2: bool,
 def up(state_dir: Path, *, chains: int = 1, l2: bool = False, port: int = 8545, block_time: float = 1.0,
        grace_period_s: int = 3600) -> Devnet:  # fmt: skip
     if chains not in (1, 2):
-        raise DevnetError(f"--chains {chains} is not supported: use 1, or 2 for an L1-like and an L2-like chain")
+        raise DevnetError(
+            f"--chains {chains} is not supported: use 1, or 2 for an L1-like and an L2-like chain"
+        )
     if (state_dir / "devnet.json").is_file():
         running = [c for c in load(state_dir).chains if anvil.pid_alive(c.pid)]
         if running:
             pids = ", ".join(str(c.pid) for c in running)
-            raise DevnetError(f"a devnet is already running (pid {pids}): `liqbot devnet down` first, or use it as it is")
+            raise DevnetError(
+                f"a devnet is already running (pid {pids}): `liqbot devnet down` first, or use it as it is"
+            )
     plan = [("devnet", l2)] if chains == 1 else [("devnet-l1", False), ("devnet-l2", True)]
     for i in range(chains):
         if anvil.port_in_use(port + i):
-            raise DevnetError(f"port {port + i} on 127.0.0.1 is already in use: free it or pass --port with another base")
+            raise DevnetError(
+                f"port {port + i} on 127.0.0.1 is already in use: free it or pass --port with another base"
+            )
     state_dir.mkdir(parents=True, exist_ok=True)
     runs: list[ChainRun] = []
     book: dict[str, Any] = {}
     try:
         for i, (name, is_l2) in enumerate(plan):
-            proc, addresses = _start_chain(state_dir, name, BASE_CHAIN_ID + i, port + i, is_l2, grace_period_s)
+            proc, addresses = _start_chain(
+                state_dir, name, BASE_CHAIN_ID + i, port + i, is_l2, grace_period_s
+            )
             runs.append(ChainRun(name, proc.chain_id, proc.port, proc.pid, is_l2, block_time, str(proc.log)))
             if block_time:
                 DevnetRpc(proc.url).call("evm_setIntervalMining", int(block_time))

@@ -11,7 +11,7 @@ _INSTALL_HINT = "run `make setup` (or `npm install`) in the liqbot checkout firs
 
 
 def project_root() -> Path:
-    """The checkout that holds node_modules: $LIQBOT_HOME, else the nearest parent of cwd, else the source tree."""
+    """The checkout holding node_modules: $LIQBOT_HOME, else a parent of cwd, else the source tree."""
     env = os.environ.get("LIQBOT_HOME")
     if env:
         return Path(env).resolve()

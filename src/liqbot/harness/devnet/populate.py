@@ -37,7 +37,7 @@ def borrower_address(seed: int, i: int) -> str:
 
 def _raw(symbol: str, usd: float) -> int:
     t = spec.TOKEN_BY_SYMBOL[symbol]
-    return int(usd * 10**spec.FEED_DECIMALS) * 10**t.decimals // t.price
+    return int(usd * 10**spec.FEED_DECIMALS) * int(10**t.decimals) // t.price
 
 
 def _target_hf(rng: random.Random) -> float:
@@ -47,7 +47,7 @@ def _target_hf(rng: random.Random) -> float:
 
 def plan(seed: int, n: int, morpho_markets: list[dict[str, Any]]) -> list[Borrower]:
     """Decide every borrower's position. Pure: the same seed gives the same plan."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
     out = []
     for i in range(n):
         addr, hf = borrower_address(seed, i), _target_hf(rng)
@@ -60,12 +60,12 @@ def plan(seed: int, n: int, morpho_markets: list[dict[str, Any]]) -> list[Borrow
             b.debt[m["loan"]] = _raw(m["loan"], size * m["lltv"] / spec.WAD / hf)
         elif kind < 0.35:
             a, d = rng.sample(STABLE, 2)
-            b = Borrower(addr, "aave_v3", hf, emode=spec.EMODE_CATEGORY["id"])
+            b = Borrower(addr, "aave_v3", hf, emode=spec.EMODE_CATEGORY.id)
             b.collateral[a] = _raw(a, size)
-            b.debt[d] = _raw(d, size * spec.EMODE_CATEGORY["liquidation_threshold"] / BPS / hf)
+            b.debt[d] = _raw(d, size * spec.EMODE_CATEGORY.liquidation_threshold / BPS / hf)
         else:
             b = Borrower(addr, "aave_v3", hf)
-            colls = rng.sample(VOLATILE + ("DAI",), rng.choice((1, 1, 2)))
+            colls = rng.sample((*VOLATILE, "DAI"), rng.choice((1, 1, 2)))
             weights = [rng.uniform(0.3, 1.0) for _ in colls]
             capacity = 0.0
             for c, w in zip(colls, weights, strict=True):
@@ -87,11 +87,31 @@ def _aave_txs(rpc: DevnetRpc, a: dict[str, Any], b: Borrower) -> list[Tx]:
         token = rpc.contract("MintableERC20", a["tokens"][sym]["address"])
         txs += [
             Tx(b.address, token.address, token.encode_abi("mint", args=[amount]), GAS["mint"], "mint"),
-            Tx(b.address, token.address, token.encode_abi("approve", args=[pool.address, MAX_UINT]), GAS["approve"], "approve"),
-            Tx(b.address, pool.address, pool.encode_abi("supply", args=[token.address, amount, b.address, 0]), GAS["supply"], "supply"),
+            Tx(
+                b.address,
+                token.address,
+                token.encode_abi("approve", args=[pool.address, MAX_UINT]),
+                GAS["approve"],
+                "approve",
+            ),
+            Tx(
+                b.address,
+                pool.address,
+                pool.encode_abi("supply", args=[token.address, amount, b.address, 0]),
+                GAS["supply"],
+                "supply",
+            ),
         ]
     if b.emode:
-        txs.append(Tx(b.address, pool.address, pool.encode_abi("setUserEMode", args=[b.emode]), GAS["emode"], "emode"))
+        txs.append(
+            Tx(
+                b.address,
+                pool.address,
+                pool.encode_abi("setUserEMode", args=[b.emode]),
+                GAS["emode"],
+                "emode",
+            )
+        )
     for sym, amount in b.debt.items():
         asset = a["tokens"][sym]["address"]
         data = pool.encode_abi("borrow", args=[asset, amount, 2, 0, b.address])
@@ -108,9 +128,27 @@ def _morpho_txs(rpc: DevnetRpc, a: dict[str, Any], morpho_abi: list[dict[str, An
     (debt,) = b.debt.values()
     return [
         Tx(b.address, token.address, token.encode_abi("mint", args=[coll]), GAS["mint"], "mint"),
-        Tx(b.address, token.address, token.encode_abi("approve", args=[morpho.address, MAX_UINT]), GAS["approve"], "approve"),
-        Tx(b.address, morpho.address, morpho.encode_abi("supplyCollateral", args=[params, coll, b.address, b""]), GAS["supply"], "supplyCollateral"),
-        Tx(b.address, morpho.address, morpho.encode_abi("borrow", args=[params, debt, 0, b.address, b.address]), GAS["borrow"], "borrow"),
+        Tx(
+            b.address,
+            token.address,
+            token.encode_abi("approve", args=[morpho.address, MAX_UINT]),
+            GAS["approve"],
+            "approve",
+        ),
+        Tx(
+            b.address,
+            morpho.address,
+            morpho.encode_abi("supplyCollateral", args=[params, coll, b.address, b""]),
+            GAS["supply"],
+            "supplyCollateral",
+        ),
+        Tx(
+            b.address,
+            morpho.address,
+            morpho.encode_abi("borrow", args=[params, debt, 0, b.address, b.address]),
+            GAS["borrow"],
+            "borrow",
+        ),
     ]
 
 
@@ -121,10 +159,18 @@ def _ltv_txs(rpc: DevnetRpc, a: dict[str, Any], raised: bool) -> list[Tx]:
     for t in spec.TOKENS:
         ltv = t.liquidation_threshold if raised else t.ltv
         args = [a["tokens"][t.symbol]["address"], ltv, t.liquidation_threshold, t.liquidation_bonus]
-        txs.append(Tx(ADMIN, conf.address, conf.encode_abi("configureReserveAsCollateral", args=args), 200_000, "ltv"))
+        txs.append(
+            Tx(
+                ADMIN,
+                conf.address,
+                conf.encode_abi("configureReserveAsCollateral", args=args),
+                200_000,
+                "ltv",
+            )
+        )
     e = spec.EMODE_CATEGORY
-    args = [e["id"], e["liquidation_threshold"] if raised else e["ltv"], e["liquidation_threshold"]]
-    args += [e["liquidation_bonus"], "0x0000000000000000000000000000000000000000", e["label"]]
+    args = [e.id, e.liquidation_threshold if raised else e.ltv, e.liquidation_threshold]
+    args += [e.liquidation_bonus, "0x0000000000000000000000000000000000000000", e.label]
     txs.append(Tx(ADMIN, conf.address, conf.encode_abi("setEModeCategory", args=args), 300_000, "emode ltv"))
     return txs
 
@@ -145,7 +191,11 @@ def populate(
     nonces = {s: int(c, 16) for s, c in zip(senders, counts, strict=True)}
     txs = _ltv_txs(rpc, addresses, raised=True)
     for b in borrowers:
-        txs += _aave_txs(rpc, addresses, b) if b.protocol == "aave_v3" else _morpho_txs(rpc, addresses, morpho_abi, b)
+        txs += (
+            _aave_txs(rpc, addresses, b)
+            if b.protocol == "aave_v3"
+            else _morpho_txs(rpc, addresses, morpho_abi, b)
+        )
     try:
         with ManualMining(rpc, block_time):
             try:

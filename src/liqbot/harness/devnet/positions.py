@@ -3,6 +3,7 @@ batched through Multicall3). The demo and the tests use it as ground truth."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ class PositionHealth:
     debt_usd: float
 
 
-def multicall(rpc: DevnetRpc, calls: list[tuple[str, bytes]]) -> list[bytes]:
+def multicall(rpc: DevnetRpc, calls: Sequence[tuple[str, bytes]]) -> list[bytes]:
     mc = rpc.contract(MULTICALL3_ABI, spec.MULTICALL3_ADDRESS)
     out: list[bytes] = []
     for i in range(0, len(calls), MULTICALL_CHUNK):
@@ -45,7 +46,9 @@ def multicall(rpc: DevnetRpc, calls: list[tuple[str, bytes]]) -> list[bytes]:
 
 def aave_health(rpc: DevnetRpc, a: dict[str, Any], borrowers: list[str]) -> list[PositionHealth]:
     pool = rpc.contract("Pool", a["aave"]["pool"])
-    data = bytes.fromhex(pool.encode_abi("getUserAccountData", args=[borrowers[0]])[2:10]) if borrowers else b""
+    data = (
+        bytes.fromhex(pool.encode_abi("getUserAccountData", args=[borrowers[0]])[2:10]) if borrowers else b""
+    )
     calls = [(pool.address, data + bytes(12) + bytes.fromhex(b[2:])) for b in borrowers]
     out = []
     for b, raw in zip(borrowers, multicall(rpc, calls), strict=True):
@@ -67,7 +70,9 @@ def morpho_health(
             continue
         _ts, _tss, total_borrow, total_shares, _lu, _fee = morpho.functions.market(mid).call()
         price = int(rpc.contract([_PRICE_ABI], m["oracle"]).functions.price().call())
-        calls = [(morpho.address, bytes.fromhex(morpho.encode_abi("position", args=[mid, u])[2:])) for u in users]
+        calls = [
+            (morpho.address, bytes.fromhex(morpho.encode_abi("position", args=[mid, u])[2:])) for u in users
+        ]
         loan = spec.TOKEN_BY_SYMBOL[m["loan"]]
         for u, raw in zip(users, multicall(rpc, calls), strict=True):
             _supply_shares, borrow_shares, collateral = decode(["uint256", "uint128", "uint128"], raw)

@@ -10,6 +10,8 @@ from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint
 
 from liqbot.core.errors import DevnetError
 from liqbot.harness.devnet import artifacts
@@ -27,7 +29,19 @@ ANVIL_ACCOUNTS = (
     "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f",
     "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720",
 )
-ADMIN, SAFE_OWNERS, WHALE, LIQUIDATOR = ANVIL_ACCOUNTS[0], ANVIL_ACCOUNTS[1:4], ANVIL_ACCOUNTS[4], ANVIL_ACCOUNTS[5]
+# Their private keys are public (anvil's test mnemonic); the Safe owners' keys sign in tests and the demo.
+ANVIL_KEYS = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+)
+ADMIN, SAFE_OWNERS, WHALE, LIQUIDATOR = (
+    ANVIL_ACCOUNTS[0],
+    ANVIL_ACCOUNTS[1:4],
+    ANVIL_ACCOUNTS[4],
+    ANVIL_ACCOUNTS[5],
+)
 
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")
 
@@ -52,7 +66,7 @@ class DevnetRpc:
 
     # --- raw JSON-RPC -------------------------------------------------------------------------------
     def call(self, method: str, *params: Any) -> Any:
-        resp = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        resp = self.w3.provider.make_request(RPCEndpoint(method), list(params))
         if "error" in resp:
             raise DevnetError(f"{method} failed: {resp['error']}")
         return resp.get("result")
@@ -61,7 +75,7 @@ class DevnetRpc:
         """Send many JSON-RPC calls in one HTTP request; raise on the first error."""
         if not calls:
             return []
-        responses = self.w3.provider.make_batch_request(list(calls))  # type: ignore[arg-type, attr-defined]
+        responses = self.w3.provider.make_batch_request([(RPCEndpoint(m), p) for m, p in calls])  # type: ignore[attr-defined]
         if isinstance(responses, dict):
             raise DevnetError(f"batch failed: {responses.get('error')}")
         by_id = sorted(responses, key=lambda r: int(r["id"]))
@@ -109,7 +123,7 @@ class DevnetRpc:
             params["gas"] = gas
         try:
             tx_hash = fn.transact(params)  # type: ignore[arg-type]
-        except Exception as exc:  # web3 raises ContractLogicError & co. on estimation
+        except (Web3Exception, ValueError) as exc:  # a revert found while estimating gas
             raise DevnetError(f"{fn.fn_name} from {sender} would revert: {exc}") from exc
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
         if receipt["status"] != 1:

@@ -25,10 +25,15 @@ ORACLE_MOCK_ABI = [
 
 
 def feed_prices(rpc: DevnetRpc, a: dict[str, Any]) -> dict[str, int]:
-    return {s: int(rpc.contract(FEED_ABI, t["feed"]).functions.latestAnswer().call()) for s, t in a["tokens"].items()}
+    return {
+        s: int(rpc.contract(FEED_ABI, t["feed"]).functions.latestAnswer().call())
+        for s, t in a["tokens"].items()
+    }
 
 
-def shock(rpc: DevnetRpc, a: dict[str, Any], asset: str, pct: float, block_time: float | None) -> dict[str, int]:
+def shock(
+    rpc: DevnetRpc, a: dict[str, Any], asset: str, pct: float, block_time: float | None
+) -> dict[str, int]:
     """Move `asset` by `pct` percent in one block: the feed, the Morpho oracles, and the pools (arbitraged).
 
     Returns {"old": price, "new": price, "block": n} (prices with 8 decimals)."""
@@ -48,7 +53,9 @@ def shock(rpc: DevnetRpc, a: dict[str, Any], asset: str, pct: float, block_time:
             c, lo = spec.TOKEN_BY_SYMBOL[m["collateral"]], spec.TOKEN_BY_SYMBOL[m["loan"]]
             price = prices[c.symbol] * 10 ** (36 + lo.decimals - c.decimals) // prices[lo.symbol]
             oracle = rpc.contract(ORACLE_MOCK_ABI, m["oracle"])
-            txs.append(Tx(ADMIN, oracle.address, oracle.encode_abi("setPrice", args=[price]), 100_000, "setPrice"))
+            txs.append(
+                Tx(ADMIN, oracle.address, oracle.encode_abi("setPrice", args=[price]), 100_000, "setPrice")
+            )
     for pool in a["uniswap"]["pools"]:
         if asset in (pool["symbol0"], pool["symbol1"]):
             txs += arbitrage_txs(rpc, a, pool, prices)
@@ -60,7 +67,9 @@ def shock(rpc: DevnetRpc, a: dict[str, Any], asset: str, pct: float, block_time:
     return {"old": old, "new": new, "block": rpc.w3.eth.block_number}
 
 
-def arbitrage_txs(rpc: DevnetRpc, a: dict[str, Any], pool: dict[str, Any], prices: dict[str, int]) -> list[Tx]:
+def arbitrage_txs(
+    rpc: DevnetRpc, a: dict[str, Any], pool: dict[str, Any], prices: dict[str, int]
+) -> list[Tx]:
     """Swap through the pool until its price equals the oracle ratio (the swap stops at the price limit)."""
     s0, s1 = spec.TOKEN_BY_SYMBOL[pool["symbol0"]], spec.TOKEN_BY_SYMBOL[pool["symbol1"]]
     target = isqrt(prices[s0.symbol] * 10**s1.decimals * 2**192 // (prices[s1.symbol] * 10**s0.decimals))

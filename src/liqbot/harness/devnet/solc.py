@@ -25,7 +25,9 @@ def solc_version() -> str:
 
 
 def _sources_under(root: Path, prefix: str) -> dict[str, dict[str, str]]:
-    return {f"{prefix}/{p.relative_to(root).as_posix()}": {"content": p.read_text()} for p in root.rglob("*.sol")}
+    return {
+        f"{prefix}/{p.relative_to(root).as_posix()}": {"content": p.read_text()} for p in root.rglob("*.sol")
+    }
 
 
 def compile_sources(
@@ -51,7 +53,10 @@ def compile_sources(
     request_file = cache.with_name(f"{cache.stem}.{os.getpid()}.input.json")
     request_file.write_text(blob)
     # solcjs's CLI reads stdin with readFileSync, which fails with EAGAIN on large pipes: call the API.
-    script = "const s=require(process.argv[1]);const fs=require('fs');process.stdout.write(s.compile(fs.readFileSync(process.argv[2],'utf8')))"
+    script = (
+        "const s=require(process.argv[1]);const fs=require('fs');"
+        "process.stdout.write(s.compile(fs.readFileSync(process.argv[2],'utf8')))"
+    )
     try:
         proc = subprocess.run(  # noqa: S603 - fixed local binary, no shell
             ["node", "-e", script, str(npm_package("solc")), str(request_file)],  # noqa: S607
@@ -68,7 +73,9 @@ def compile_sources(
     out = json.loads(proc.stdout)
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise DevnetError("solc: " + "; ".join(e.get("formattedMessage", e["message"]) for e in errors)[:2000])
+        raise DevnetError(
+            "solc: " + "; ".join(e.get("formattedMessage", e["message"]) for e in errors)[:2000]
+        )
     result: dict[str, Artifact] = {}
     for file, contracts in out["contracts"].items():
         for name, c in contracts.items():

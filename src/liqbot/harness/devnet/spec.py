@@ -37,7 +37,17 @@ LIQUIDATION_PROTOCOL_FEE_BPS = 1000  # 10% of the bonus goes to the treasury, as
 FLASHLOAN_PREMIUM_TOTAL_BPS = 5  # 0.05%
 FLASHLOAN_PREMIUM_TO_PROTOCOL_BPS = 4  # share of the premium kept by the protocol (in bps of the amount)
 
-EMODE_CATEGORY = {"id": 1, "ltv": 9300, "liquidation_threshold": 9500, "liquidation_bonus": 10100, "label": "Stablecoins"}
+
+@dataclass(frozen=True)
+class EModeSpec:
+    id: int
+    ltv: int
+    liquidation_threshold: int
+    liquidation_bonus: int
+    label: str
+
+
+EMODE_CATEGORY = EModeSpec(1, 9300, 9500, 10100, "Stablecoins")
 
 # Rate strategy (ray): 80% optimal usage, 0% base, 4% slope1, 60% slope2 — Aave's volatile-asset shape.
 RAY = 10**27

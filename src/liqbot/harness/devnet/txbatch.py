@@ -39,7 +39,7 @@ class ManualMining:
 
 
 def send_all(rpc: DevnetRpc, txs: list[Tx], nonces: dict[str, int]) -> int:
-    """Send `txs` in order (per-sender order preserved), mining each chunk; return gas used. Raises on a revert."""
+    """Send `txs` in order, mining block-sized chunks; return gas used. Raises on a revert."""
     gas_used = 0
     chunk: list[Tx] = []
     budget = 0
@@ -78,6 +78,8 @@ def _send_chunk(rpc: DevnetRpc, chunk: list[Tx], nonces: dict[str, int]) -> int:
         if r is None:
             raise DevnetError(f"{tx.label} from {tx.sender} was never mined (tx {h})")
         if int(r["status"], 16) != 1:
-            raise DevnetError(f"{tx.label} from {tx.sender} reverted (tx {h}, gas used {int(r['gasUsed'], 16)})")
+            raise DevnetError(
+                f"{tx.label} from {tx.sender} reverted (tx {h}, gas used {int(r['gasUsed'], 16)})"
+            )
         used += int(r["gasUsed"], 16)
     return used

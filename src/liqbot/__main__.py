@@ -1,0 +1,3 @@
+from liqbot.cli.main import main
+
+main()
