@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from liqbot.harness.devnet import manager
+from liqbot.config import load_config
+from liqbot.harness.devnet import anvil, manager
 
 pytestmark = pytest.mark.devnet
 
@@ -73,3 +74,35 @@ def test_status_and_liquidatable_tables(devnet: manager.Devnet) -> None:
     assert str(devnet.chains[0].pid) in status.stdout and "200" in status.stdout
     table = run("devnet", "liquidatable", "--dir", str(devnet.dir))
     assert table.returncode == 0 and "0 of 200 positions liquidatable" in table.stdout
+
+
+def test_generated_config_is_valid(devnet: manager.Devnet, devnet_l2: manager.Devnet) -> None:
+    cfg = load_config(devnet.dir / "liqbot.yaml", env={})
+    (chain,) = cfg.chains
+    assert chain.chain_id == devnet.chains[0].chain_id
+    assert (
+        chain.protocols.aave_v3.pool_addresses_provider
+        == devnet.addresses()["aave"]["pool_addresses_provider"]
+    )
+    l2 = load_config(devnet_l2.dir / "liqbot.yaml", env={}).chains[0]
+    assert l2.l2 == "op-stack"
+    assert l2.sequencer_uptime_feed == devnet_l2.addresses()["l2"]["sequencer_oracle"]
+    proc = run("config", "check", str(devnet.dir / "liqbot.yaml"))
+    assert proc.returncode == 0
+    assert "config OK" in proc.stdout
+
+
+def test_two_chains(tmp_path: Path) -> None:
+    d = manager.up(tmp_path, chains=2, port=29900 + 20 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0),
+                   block_time=0)  # fmt: skip
+    try:
+        assert [c.name for c in d.chains] == ["devnet-l1", "devnet-l2"]
+        assert [d.rpc(c.name).w3.eth.chain_id for c in d.chains] == [31337, 31338]
+        assert d.addresses("devnet-l1")["l2"] is None
+        assert d.addresses("devnet-l2")["l2"]["price_oracle_sentinel"]
+        names = [c.name for c in load_config(tmp_path / "liqbot.yaml", env={}).chains]
+        assert names == ["devnet-l1", "devnet-l2"]
+    finally:
+        stopped = manager.down(tmp_path)
+    assert len(stopped) == 2
+    assert not any(anvil.pid_alive(c.pid) for c in stopped)

@@ -7,9 +7,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from liqbot import __version__
-from liqbot.cli import devnet_cmd
+from liqbot.cli import config_cmd, devnet_cmd
 from liqbot.core.errors import LiqbotError
 
 app = typer.Typer(
@@ -19,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-#CONFIG
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(devnet_cmd.app, name="devnet")
 
 err_console = Console(stderr=True)
@@ -36,6 +37,5 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         return app(args=argv, standalone_mode=True)
     except LiqbotError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(2)
-
