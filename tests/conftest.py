@@ -3,26 +3,28 @@ once, and give every test a clean chain by evm_snapshot / evm_revert."""
 
 from __future__ import annotations
 
-import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from liqbot.harness.devnet import manager
+from liqbot.harness.devnet import anvil, manager
 from liqbot.harness.devnet.paths import node_modules
 from liqbot.harness.devnet.rpc import DevnetRpc
 
 SEEDED_BORROWERS = 200
 
 
-def _worker_offset() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(worker.removeprefix("gw") or 0)
-
-
-def _port(slot: int) -> int:
-    return 28545 + _worker_offset() * 10 + slot
+def free_port_block(n: int = 1) -> int:
+    """A base port with `n` free consecutive ports, so parallel test runs on one machine never collide."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n < 65000 and not any(anvil.port_in_use(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free port block found on 127.0.0.1")
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +32,9 @@ def npm_ready() -> None:
     node_modules()  # raises DevnetError with the install hint if missing: fail, don't skip
 
 
-def _start(
-    tmp_path_factory: pytest.TempPathFactory, name: str, slot: int, l2: bool
-) -> Iterator[manager.Devnet]:
+def _start(tmp_path_factory: pytest.TempPathFactory, name: str, l2: bool) -> Iterator[manager.Devnet]:
     state_dir: Path = tmp_path_factory.mktemp(name)
-    devnet = manager.up(state_dir, l2=l2, port=_port(slot), block_time=0)
+    devnet = manager.up(state_dir, l2=l2, port=free_port_block(), block_time=0)
     try:
         manager.do_populate(devnet, SEEDED_BORROWERS, seed=11)
         yield devnet
@@ -45,13 +45,13 @@ def _start(
 @pytest.fixture(scope="session")
 def devnet(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
     """An L1-like devnet with SEEDED_BORROWERS positions, automine on."""
-    yield from _start(tmp_path_factory, "devnet", 0, l2=False)
+    yield from _start(tmp_path_factory, "devnet", l2=False)
 
 
 @pytest.fixture(scope="session")
 def devnet_l2(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
     """Like `devnet`, with Aave's sequencer oracle and PriceOracleSentinel wired in."""
-    yield from _start(tmp_path_factory, "devnet-l2", 1, l2=True)
+    yield from _start(tmp_path_factory, "devnet-l2", l2=True)
 
 
 def _clean(d: manager.Devnet) -> Iterator[DevnetRpc]:

@@ -13,6 +13,8 @@ import pytest
 from liqbot.config import load_config
 from liqbot.harness.devnet import anvil, manager
 
+from ..conftest import free_port_block
+
 pytestmark = pytest.mark.devnet
 
 
@@ -32,7 +34,7 @@ def assert_one_clear_line(proc: subprocess.CompletedProcess[str], *needles: str)
 
 
 def test_second_up_while_running(devnet: manager.Devnet) -> None:
-    proc = run("devnet", "up", "--dir", str(devnet.dir), "--port", "29999")
+    proc = run("devnet", "up", "--dir", str(devnet.dir), "--port", str(free_port_block()))
     assert_one_clear_line(proc, "already running", "liqbot devnet down")
 
 
@@ -52,7 +54,13 @@ def test_unknown_asset(devnet: manager.Devnet) -> None:
 
 def test_anvil_not_installed(tmp_path: Path) -> None:
     proc = run(
-        "devnet", "up", "--dir", str(tmp_path / "d"), "--port", "29998", env={"LIQBOT_HOME": str(tmp_path)}
+        "devnet",
+        "up",
+        "--dir",
+        str(tmp_path / "d"),
+        "--port",
+        str(free_port_block()),
+        env={"LIQBOT_HOME": str(tmp_path)},
     )
     assert_one_clear_line(proc, "not found", "make setup")
 
@@ -93,8 +101,7 @@ def test_generated_config_is_valid(devnet: manager.Devnet, devnet_l2: manager.De
 
 
 def test_two_chains(tmp_path: Path) -> None:
-    d = manager.up(tmp_path, chains=2, port=29900 + 20 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0),
-                   block_time=0)  # fmt: skip
+    d = manager.up(tmp_path, chains=2, port=free_port_block(2), block_time=0)
     try:
         assert [c.name for c in d.chains] == ["devnet-l1", "devnet-l2"]
         assert [d.rpc(c.name).w3.eth.chain_id for c in d.chains] == [31337, 31338]
