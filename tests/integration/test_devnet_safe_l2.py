@@ -91,3 +91,19 @@ def test_sentinel_blocks_only_mild_liquidations_while_sequencer_down(
     chain.call("evm_increaseTime", a["l2"]["grace_period_s"] + 1)
     chain.mine()
     chain.transact(liquidate(mild.borrower), sender=LIQUIDATOR)  # type: ignore[arg-type]
+
+
+def test_l2_devnet_has_an_op_gas_price_oracle(devnet_l2: manager.Devnet, chain_l2: DevnetRpc) -> None:
+    abi = [
+        {"name": "getL1Fee", "type": "function", "stateMutability": "view",
+         "inputs": [{"name": "data", "type": "bytes"}], "outputs": [{"name": "", "type": "uint256"}]},
+    ]  # fmt: skip
+    oracle = chain_l2.contract(abi, devnet_l2.addresses()["l2"]["gas_price_oracle"])
+    small, big = (
+        oracle.functions.getL1Fee(b"\x01" * 10).call(),
+        oracle.functions.getL1Fee(b"\x01" * 1000).call(),
+    )
+    # Ecotone: (gas + 1088) · (16·1368·30 gwei + 810949·1 gwei) / 16e6, with gas = 16 per non-zero byte.
+    per_gas = 16 * 1368 * 30 * 10**9 + 810949 * 10**9
+    assert small == (10 * 16 + 1088) * per_gas // (16 * 10**6)
+    assert big == (1000 * 16 + 1088) * per_gas // (16 * 10**6)

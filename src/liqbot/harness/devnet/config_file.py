@@ -29,6 +29,7 @@ def chain_section(run: ChainRun, a: dict[str, Any]) -> dict[str, Any]:
             "uniswap_v3_factory": a["uniswap"]["factory"],
             "uniswap_v3_swap_router": a["uniswap"]["swap_router"],
             "uniswap_v3_quoter_v2": a["uniswap"]["quoter_v2"],
+            "op_gas_price_oracle": l2["gas_price_oracle"] if l2 else None,
         },
         "protocols": {
             "aave_v3": {

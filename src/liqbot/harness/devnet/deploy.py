@@ -8,6 +8,7 @@ from liqbot.harness.devnet import solc
 from liqbot.harness.devnet.deploy_aave import deploy_aave, deploy_tokens
 from liqbot.harness.devnet.deploy_dex import deploy_uniswap
 from liqbot.harness.devnet.deploy_more import (
+    deploy_gas_price_oracle,
     deploy_l2_sentinel,
     deploy_morpho,
     deploy_multicall3,
@@ -25,7 +26,10 @@ def deploy_all(rpc: DevnetRpc, *, l2: bool, grace_period_s: int) -> dict[str, An
     safe = deploy_safe(rpc)
     tokens = deploy_tokens(rpc, own["PriceFeed.sol:PriceFeed"])
     aave = deploy_aave(rpc, tokens, treasury=safe["treasury"])
-    l2_info = deploy_l2_sentinel(rpc, aave["pool_addresses_provider"], grace_period_s) if l2 else None
+    l2_info = None
+    if l2:
+        l2_info = deploy_l2_sentinel(rpc, aave["pool_addresses_provider"], grace_period_s)
+        l2_info["gas_price_oracle"] = deploy_gas_price_oracle(rpc, own)
     uniswap = deploy_uniswap(rpc, tokens)
     morpho = deploy_morpho(rpc, morpho_build, tokens)
     return {

@@ -95,6 +95,13 @@ def deploy_multicall3(rpc: DevnetRpc, built: dict[str, Artifact]) -> str:
     return spec.MULTICALL3_ADDRESS
 
 
+def deploy_gas_price_oracle(rpc: DevnetRpc, built: dict[str, Artifact]) -> str:
+    """The OP-stack L1-fee oracle at its predeploy address, so L2 pricing includes the L1 data fee."""
+    code = built["GasPriceOracle.sol:GasPriceOracle"]["deployedBytecode"]
+    rpc.call("anvil_setCode", spec.OP_GAS_PRICE_ORACLE, code)
+    return spec.OP_GAS_PRICE_ORACLE
+
+
 def deploy_l2_sentinel(rpc: DevnetRpc, provider: str, grace_period_s: int) -> dict[str, Any]:
     """Aave's SequencerOracle + PriceOracleSentinel wired into the provider; sequencer 'up long ago'."""
     seq = rpc.deploy(artifacts.load("SequencerOracle"), ADMIN)
