@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liqbot import __version__
-from liqbot.cli import config_cmd, devnet_cmd
+from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd
 from liqbot.core.errors import LiqbotError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(devnet_cmd.app, name="devnet")
+app.add_typer(attempts_cmd.app, name="attempts")
 
 err_console = Console(stderr=True)
 

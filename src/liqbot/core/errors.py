@@ -29,3 +29,15 @@ class RetryableError(LiqbotError):
 
 class SkipError(LiqbotError):
     """This one opportunity cannot go ahead; the engine moves on."""
+
+
+class StoreError(StopError):
+    """The attempts database cannot be opened, migrated or read as asked."""
+
+
+class AttemptNotFoundError(StoreError):
+    """No liquidation attempt has that id."""
+
+
+class InvalidTransition(SkipError):  # noqa: N818 - the name the execution issue and callers use
+    """An attempt's status cannot move that way: the rules forbid it, or another process moved it first."""

@@ -16,7 +16,7 @@ class SkipReason(StrEnum):
     RESERVE_PAUSED = "reserve_paused"  # reserve inactive or paused: the protocol would revert
     NO_PRICE = "no_price"  # an asset has no USD price
     STALE_PRICE = "stale_price"  # the price feed is older than its allowed age
-    UNKNOWN_TOKEN = "unknown_token"  # token not in the registry (decimals/price unknown)
+    UNKNOWN_TOKEN = "unknown_token"  # noqa: S105 - token not in the registry (decimals/price unknown)
     QUOTE_FAILED = "quote_failed"  # no DEX route or the quoter reverted
     GAS_UNKNOWN = "gas_unknown"  # gas or L1 data fee could not be estimated
     BELOW_MIN_PROFIT = "below_min_profit"  # net profit under the threshold
@@ -77,7 +77,9 @@ class ProfitBreakdown:
     """Expected profit in USD, each part signed as it affects the liquidator."""
 
     bonus_usd: Decimal  # collateral received minus debt repaid, at oracle prices
-    swap_usd: Decimal  # swap output vs oracle value of the collateral sold (slippage + pool fee), <= 0 usually
+    swap_usd: (
+        Decimal  # swap output vs oracle value of the collateral sold (slippage + pool fee), <= 0 usually
+    )
     flash_fee_usd: Decimal  # flash-loan premium (0 in funds mode or with Morpho's callback)
     gas_usd: Decimal  # L2 execution gas × EIP-1559 fee
     l1_fee_usd: Decimal  # L1 data fee on rollups

@@ -1,0 +1,82 @@
+"""Async JSON-RPC access for one chain: raw calls, eth_call, Multicall3 batches, logs, heads.
+
+Thin on purpose: counts every call by method (for metrics and the RPC-per-block benchmark) and turns node
+errors into liqbot errors. Failover across endpoints comes with the RPC pool (issue 5)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from eth_abi import decode, encode
+from web3 import AsyncHTTPProvider
+from web3.types import RPCEndpoint
+
+from liqbot.core.errors import RetryableError
+
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+AGGREGATE3 = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
+MULTICALL_CHUNK = 400
+
+
+class RpcError(RetryableError):
+    def __init__(self, method: str, error: Any) -> None:
+        super().__init__(f"{method} failed: {error}")
+        self.method, self.error = method, error
+
+
+class ChainClient:
+    def __init__(self, url: str, chain_id: int, timeout: float = 15.0) -> None:
+        self.url, self.chain_id = url, chain_id
+        self.provider = AsyncHTTPProvider(url, request_kwargs={"timeout": timeout})
+        self.calls: Counter[str] = Counter()
+
+    async def request(self, method: str, *params: Any) -> Any:
+        self.calls[method] += 1
+        resp = await self.provider.make_request(RPCEndpoint(method), list(params))
+        if "error" in resp:
+            raise RpcError(method, resp["error"])
+        return resp.get("result")
+
+    async def block_number(self) -> int:
+        return int(await self.request("eth_blockNumber"), 16)
+
+    async def block(self, number: int | str = "latest") -> dict[str, Any]:
+        tag = hex(number) if isinstance(number, int) else number
+        result: dict[str, Any] = await self.request("eth_getBlockByNumber", tag, False)
+        return result
+
+    async def eth_call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+        tag = hex(block) if isinstance(block, int) else block
+        out = await self.request("eth_call", {"to": to, "data": "0x" + data.hex()}, tag)
+        return bytes.fromhex(str(out).removeprefix("0x"))
+
+    async def multicall(
+        self, calls: Sequence[tuple[str, bytes]], block: int | str = "latest", multicall: str = MULTICALL3
+    ) -> list[tuple[bool, bytes]]:
+        """aggregate3 with allowFailure=true, in chunks; one eth_call per chunk."""
+        out: list[tuple[bool, bytes]] = []
+        for i in range(0, len(calls), MULTICALL_CHUNK):
+            chunk = [(t, True, d) for t, d in calls[i : i + MULTICALL_CHUNK]]
+            data = AGGREGATE3 + encode(["(address,bool,bytes)[]"], [chunk])
+            raw = await self.eth_call(multicall, data, block)
+            (results,) = decode(["(bool,bytes)[]"], raw)
+            out += [(bool(ok), bytes(ret)) for ok, ret in results]
+        return out
+
+    async def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str], topics: Sequence[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        flt: dict[str, Any] = {
+            "fromBlock": hex(from_block),
+            "toBlock": hex(to_block),
+            "address": list(addresses),
+        }
+        if topics is not None:
+            flt["topics"] = list(topics)
+        result: list[dict[str, Any]] = await self.request("eth_getLogs", flt)
+        return result
+
+    async def close(self) -> None:
+        await self.provider.disconnect()

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions for the store; shipped in the package so any install can migrate."""
