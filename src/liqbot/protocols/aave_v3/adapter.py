@@ -210,7 +210,7 @@ class AaveV3Adapter(ProtocolAdapter):
             sc.set_debt(idx, rid, debts.get(rid, 0.0))
 
     def _set_factors(self, sc: Screener, only: int | None = None) -> None:
-        """cf[r, k] = income index · price · LT / unit (k: eMode category); df[r] = debt index · price / unit."""
+        """cf[r, k] = income index · price · LT / unit (k: eMode category); df[r] = debt index · price."""
         st = self.state
         ts = st.timestamp
         cf = np.zeros((sc.n_assets, sc.n_categories))
