@@ -499,3 +499,19 @@ def test_cli_errors(cli_db: str, tmp_path: Path) -> None:
 )
 def test_parse_since(text: str, expected: datetime) -> None:
     assert attempts_cmd.parse_since(text, now=datetime(2025, 6, 1, 12, tzinfo=UTC)) == expected
+
+
+# ---- tracked accounts -----------------------------------------------------------------------------------------
+
+
+def test_tracked_accounts_round_trip_and_dedupe(store: Store) -> None:
+    from liqbot.store.accounts import add_accounts, load_accounts
+
+    accounts = [addr(i) for i in range(1, 4500)]
+    add_accounts(store, 31337, "aave_v3:0xpool", accounts)
+    add_accounts(store, 31337, "aave_v3:0xpool", accounts[:10])  # again: no duplicate, no error
+    add_accounts(store, 1, "aave_v3:0xpool", accounts[:5])
+    loaded = load_accounts(store, 31337, "aave_v3:0xpool")
+    assert sorted(a.lower() for a in loaded) == sorted(a.lower() for a in accounts)
+    assert len(load_accounts(store, 1, "aave_v3:0xpool")) == 5
+    assert load_accounts(store, 31337, "morpho_blue:0xid") == []

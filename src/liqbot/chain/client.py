@@ -47,9 +47,21 @@ class ChainClient:
         result: dict[str, Any] = await self.request("eth_getBlockByNumber", tag, False)
         return result
 
-    async def eth_call(self, to: str, data: bytes, block: int | str = "latest") -> bytes:
+    async def eth_call(
+        self,
+        to: str,
+        data: bytes,
+        block: int | str = "latest",
+        *,
+        sender: str | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> bytes:
         tag = hex(block) if isinstance(block, int) else block
-        out = await self.request("eth_call", {"to": to, "data": "0x" + data.hex()}, tag)
+        tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
+        if sender:
+            tx["from"] = sender
+        params: list[Any] = [tx, tag] + ([overrides] if overrides else [])
+        out = await self.request("eth_call", *params)
         return bytes.fromhex(str(out).removeprefix("0x"))
 
     async def multicall(

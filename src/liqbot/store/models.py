@@ -215,6 +215,16 @@ class CursorRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class TrackedAccountRow(Base):
+    """Accounts a detection stream discovered, so a restart resumes from its cursor without rediscovery."""
+
+    __tablename__ = "tracked_accounts"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    stream: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account: Mapped[str] = mapped_column(String(42), primary_key=True)  # lowercase 0x-hex
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt as read; detached from any session. Field meanings are on AttemptRow."""

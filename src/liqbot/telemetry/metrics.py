@@ -1,0 +1,77 @@
+"""Prometheus metrics. One registry per process (tests make their own), served on the configured port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from liqbot.core.types import SkipReason
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 21, 60)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r, chain = self.registry, ["chain"]
+        self.positions = Gauge(
+            "liqbot_positions_tracked", "Positions held in local state", [*chain, "protocol"], registry=r
+        )
+        self.liquidatable = Gauge(
+            "liqbot_positions_liquidatable", "Positions with exact HF < 1", [*chain, "protocol"], registry=r
+        )
+        self.opportunities = Counter(
+            "liqbot_opportunities_total",
+            "Priced opportunities that passed every gate",
+            [*chain, "protocol", "mode"],
+            registry=r,
+        )
+        self.skips = Counter(
+            "liqbot_skips_total",
+            "Opportunities skipped, by reason",
+            [*chain, "protocol", "reason"],
+            registry=r,
+        )
+        self.detection_latency = Histogram(
+            "liqbot_detection_latency_seconds",
+            "From the timestamp of the block that made a position liquidatable to the decision",
+            [*chain, "protocol"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rpc_calls = Counter(
+            "liqbot_rpc_calls_total", "JSON-RPC calls by method", [*chain, "method"], registry=r
+        )
+        self.last_block = Gauge(
+            "liqbot_last_processed_block", "Last block fully processed", chain, registry=r
+        )
+        self.block_processing = Histogram(
+            "liqbot_block_processing_seconds", "Time to process one new head", chain,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r,
+        )  # fmt: skip
+        self.attempts = Counter(
+            "liqbot_attempts_total",
+            "Attempt rows by final status",
+            [*chain, "protocol", "status"],
+            registry=r,
+        )
+        self.sequencer_up = Gauge(
+            "liqbot_sequencer_up", "1 up, 0 down or in grace, -1 unknown", [*chain, "stage"], registry=r
+        )
+
+    def skip(self, chain: str, protocol: str, reason: SkipReason) -> None:
+        self.skips.labels(chain, protocol, reason.value).inc()
+
+    def record_rpc(self, chain: str, counts: dict[str, int], seen: dict[str, int]) -> None:
+        """Export the client's per-method counters as deltas since the last export."""
+        for method, n in counts.items():
+            delta = n - seen.get(method, 0)
+            if delta > 0:
+                self.rpc_calls.labels(chain, method).inc(delta)
+            seen[method] = n
+
+    def serve(self, host: str, port: int) -> WSGIServer:
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server
