@@ -501,7 +501,7 @@ def test_parse_since(text: str, expected: datetime) -> None:
     assert attempts_cmd.parse_since(text, now=datetime(2025, 6, 1, 12, tzinfo=UTC)) == expected
 
 
-# ---- tracked accounts -----------------------------------------------------------------------------------------
+# ---- tracked accounts ------------------------------------------------------------------------------------
 
 
 def test_tracked_accounts_round_trip_and_dedupe(store: Store) -> None:
