@@ -51,7 +51,8 @@ def test_each_preset_loads_with_only_an_endpoint(tmp_path: Path, name: str) -> N
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     chain = load_config(tmp_path / "config.yaml", env={}).chain(name)
     assert chain.chain_id == PRESETS[name]["chain_id"]
-    assert set(chain.protocols.enabled_names()) == {"aave_v3", "morpho_blue", "compound_v3"}
+    # Compound V3 stays off until its adapter is proven against Comet bytecode (it fails closed).
+    assert set(chain.protocols.enabled_names()) == {"aave_v3", "morpho_blue"}
     assert chain.contracts.multicall3 == "0xcA11bde05977b3631167028862bE2a173976CA11"
     assert (chain.l2 == "none") == (chain.sequencer_uptime_feed is None)
     assert chain.contracts.uniswap_v3_swap_router_kind == ("02" if name == "base" else "v1")

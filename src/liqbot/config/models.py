@@ -133,6 +133,9 @@ class ContractsConfig(_Model):
     uniswap_v3_factory: Address | None = Field(None, examples=[_EXAMPLE_ADDRESS])
     op_gas_price_oracle: Address | None = Field(None, description="OP-stack L1 data fee oracle.")
     arb_node_interface: Address | None = Field(None, description="Arbitrum NodeInterface (RPC only).")
+    wrapped_native: Address | None = Field(
+        None, description="Wrapped gas token (WETH, WPOL): its price values gas.", examples=[_EXAMPLE_ADDRESS]
+    )
 
 
 class AaveV3Config(_Model):
@@ -215,6 +218,9 @@ class ThresholdsConfig(_Model):
     min_profit_usd: Money = Field(Decimal("5"), ge=0, examples=['"5"'])
     max_gas_price_gwei: Money = Field(Decimal("500"), gt=0, examples=['"500"'])
     priority_fee_profit_share: Money = Field(Decimal("0.2"), ge=0, le=1, examples=['"0.2"'])
+    max_price_age_s: Whole = Field(
+        90_000, gt=0, description="Oldest acceptable price feed update (Chainlink heartbeats reach 24 h)."
+    )
 
 
 class CapsConfig(_Model):

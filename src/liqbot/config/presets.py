@@ -52,7 +52,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
         "chain_id": 1,
         "l2": "none",
         "block_time_s": 12.0,
-        "contracts": _uniswap_v1_router(),
+        "contracts": {**_uniswap_v1_router(), "wrapped_native": "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"},
         "protocols": {
             # [aave] AaveV3Ethereum.POOL_ADDRESSES_PROVIDER
             "aave_v3": {
@@ -66,7 +66,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
                 "start_block": 18883124,
             },
             # [comet] deployments/mainnet/usdc: cUSDCv3
-            "compound_v3": {"enabled": True, "comets": ["0xc3d688B66703497DAA19211EEdff47f25384cdc3"]},
+            "compound_v3": {"enabled": False, "comets": ["0xc3d688B66703497DAA19211EEdff47f25384cdc3"]},
         },
     },
     "arbitrum": {
@@ -74,7 +74,11 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
         "l2": "arbitrum",
         "block_time_s": 0.25,
         "sequencer_uptime_feed": "0xFdB631F5EE196F0ed6FAa767959853A9F217697D",  # [seq] Arbitrum mainnet
-        "contracts": {**_uniswap_v1_router(), "arb_node_interface": ARB_NODE_INTERFACE},
+        "contracts": {
+            **_uniswap_v1_router(),
+            "arb_node_interface": ARB_NODE_INTERFACE,
+            "wrapped_native": "0x82aF49447D8a07e3bd95BD0d56f35241523fBab1",
+        },
         "protocols": {
             "aave_v3": {"enabled": True, "pool_addresses_provider": _AAVE_PAP_L2},  # [aave] AaveV3Arbitrum
             # [morpho] arbitrum; deployed at block 296446593
@@ -84,7 +88,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
                 "start_block": 296446593,
             },
             "compound_v3": {
-                "enabled": True,
+                "enabled": False,
                 "comets": [
                     # [comet] deployments/arbitrum/usdc (native USDC)
                     "0x9c4ec768c28520B50860ea7a15bd7213a9fF58bf",
@@ -98,7 +102,11 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
         "l2": "op-stack",
         "block_time_s": 2.0,
         "sequencer_uptime_feed": "0x371EAD81c9102C9BF4874A9075FFFf170F2Ee389",  # [seq] OP mainnet
-        "contracts": {**_uniswap_v1_router(), "op_gas_price_oracle": OP_GAS_PRICE_ORACLE},
+        "contracts": {
+            **_uniswap_v1_router(),
+            "op_gas_price_oracle": OP_GAS_PRICE_ORACLE,
+            "wrapped_native": "0x4200000000000000000000000000000000000006",
+        },
         "protocols": {
             "aave_v3": {"enabled": True, "pool_addresses_provider": _AAVE_PAP_L2},  # [aave] AaveV3Optimism
             # [morpho] optimism; deployed at block 130770075
@@ -108,7 +116,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
                 "start_block": 130770075,
             },
             # [comet] deployments/optimism/usdc roots.json
-            "compound_v3": {"enabled": True, "comets": ["0x2e44e174f7D53F0212823acC11C01A11d58c5bCB"]},
+            "compound_v3": {"enabled": False, "comets": ["0x2e44e174f7D53F0212823acC11C01A11d58c5bCB"]},
         },
     },
     "base": {
@@ -117,6 +125,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
         "block_time_s": 2.0,
         "sequencer_uptime_feed": "0xBCF85224fc0756B9Fa45aA7892530B47e10b6433",  # [seq] BASE mainnet
         "contracts": {
+            "wrapped_native": "0x4200000000000000000000000000000000000006",  # WETH predeploy
             "multicall3": MULTICALL3,
             # [uni] v3-base-deployments: Base has no v1 SwapRouter, only SwapRouter02.
             "uniswap_v3_factory": "0x33128a8fC17869897dcE68Ed026d694621f6FDfD",
@@ -138,7 +147,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
                 "start_block": 13977148,
             },
             "compound_v3": {
-                "enabled": True,
+                "enabled": False,
                 "comets": [
                     # [comet] deployments/base/usdc (native USDC)
                     "0xb125E6687d4313864e53df431d5425969c15Eb2F",
@@ -151,7 +160,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
         "chain_id": 137,
         "l2": "none",  # Polygon PoS is not a rollup and has no Chainlink sequencer uptime feed
         "block_time_s": 2.0,
-        "contracts": _uniswap_v1_router(),
+        "contracts": {**_uniswap_v1_router(), "wrapped_native": "0x0d500B1d8E8eF31E21C99d1Db9A6444d3ADf1270"},
         "protocols": {
             "aave_v3": {"enabled": True, "pool_addresses_provider": _AAVE_PAP_L2},  # [aave] AaveV3Polygon
             # [morpho] polygon; deployed at block 66931042
@@ -161,7 +170,7 @@ PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
                 "start_block": 66931042,
             },
             # [comet] deployments/polygon/usdc roots.json (USDC.e base asset)
-            "compound_v3": {"enabled": True, "comets": ["0xF25212E676D1F7F89Cd72fFEe66158f541246445"]},
+            "compound_v3": {"enabled": False, "comets": ["0xF25212E676D1F7F89Cd72fFEe66158f541246445"]},
         },
     },
 }

@@ -30,6 +30,7 @@ def chain_section(run: ChainRun, a: dict[str, Any]) -> dict[str, Any]:
             "uniswap_v3_swap_router": a["uniswap"]["swap_router"],
             "uniswap_v3_quoter_v2": a["uniswap"]["quoter_v2"],
             "op_gas_price_oracle": l2["gas_price_oracle"] if l2 else None,
+            "wrapped_native": a["tokens"]["WETH"]["address"],
         },
         "protocols": {
             "aave_v3": {
@@ -37,8 +38,9 @@ def chain_section(run: ChainRun, a: dict[str, Any]) -> dict[str, Any]:
                 "pool_addresses_provider": a["aave"]["pool_addresses_provider"],
                 "start_block": 0,
             },
+            # Off until the Morpho adapter lands (it would refuse to run, failing closed).
             "morpho_blue": {
-                "enabled": True,
+                "enabled": False,
                 "morpho": a["morpho"]["morpho"],
                 "start_block": 0,
                 "markets": [m["id"] for m in a["morpho"]["markets"]],

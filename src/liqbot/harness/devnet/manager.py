@@ -16,7 +16,7 @@ from liqbot.harness.devnet.deploy import deploy_all
 from liqbot.harness.devnet.paths import build_cache_dir, contracts_dir, npm_package, write_atomic
 from liqbot.harness.devnet.populate import Borrower, populate
 from liqbot.harness.devnet.rpc import DevnetRpc
-from liqbot.harness.devnet.shock import shock
+from liqbot.harness.devnet.shock import refresh_feeds, shock
 
 BASE_CHAIN_ID = 31337
 _NPM = ("@aave/core-v3", "@uniswap/v3-core", "@uniswap/v3-periphery", "@safe-global/safe-contracts",
@@ -98,7 +98,9 @@ def _start_chain(
     log = state_dir / f"anvil-{name}.log"
     if state_file.is_file() and addr_file.is_file():
         proc = anvil.start(port, chain_id, log, load_state=state_file)
-        return proc, json.loads(addr_file.read_text())
+        addresses = json.loads(addr_file.read_text())
+        refresh_feeds(DevnetRpc(proc.url), addresses)
+        return proc, addresses
     proc = anvil.start(port, chain_id, log)
     try:
         rpc = DevnetRpc(proc.url)

@@ -94,3 +94,11 @@ def arbitrage_txs(
         Tx(WHALE, token_in, token.encode_abi("approve", args=[router.address, MAX_UINT]), 80_000, "approve"),
         Tx(WHALE, router.address, router.encode_abi("exactInputSingle", args=[params]), 600_000, "swap"),
     ]
+
+
+def refresh_feeds(rpc: DevnetRpc, a: dict[str, Any]) -> None:
+    """Re-post every feed's answer: a state loaded from the cache carries the deploy day's updatedAt, and a
+    price that old would (rightly) be refused as stale."""
+    prices = feed_prices(rpc, a)
+    for sym, t in a["tokens"].items():
+        rpc.transact(rpc.contract(FEED_ABI, t["feed"]).functions.setAnswer(prices[sym]), sender=ADMIN)
