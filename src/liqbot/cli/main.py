@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liqbot import __version__
-from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd
+from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd, run_cmd
 from liqbot.core.errors import LiqbotError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.command(name="run")(run_cmd.run)
 app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(attempts_cmd.app, name="attempts")
 

@@ -44,6 +44,10 @@ class ProtocolAdapter(ABC):
 
     @property
     @abstractmethod
+    def chain_id(self) -> int: ...
+
+    @property
+    @abstractmethod
     def market_id(self) -> str:
         """Pool address or market id: the `market` of attempts rows and the cursor's stream name."""
 
@@ -72,6 +76,15 @@ class ProtocolAdapter(ABC):
     @abstractmethod
     def liquidation_call(self, option: LiquidationOption, receiver: str) -> tuple[str, bytes]:
         """(to, calldata) of the protocol's own liquidation call for `option` (used by simulation)."""
+
+    @abstractmethod
+    def assets(self) -> dict[str, tuple[int, str]]:
+        """Every asset the market uses: address → (decimals, USD price source)."""
+
+    @property
+    @abstractmethod
+    def flash_premium_bps(self) -> int:
+        """Fee of the cheapest flash source this market offers for its own assets (0 for none/free)."""
 
     @property
     @abstractmethod

@@ -55,6 +55,10 @@ class AaveV3Adapter(ProtocolAdapter):
         return self.sync.state
 
     @property
+    def chain_id(self) -> int:
+        return self.client.chain_id
+
+    @property
     def market_id(self) -> str:
         return self.sync.parts.get("pool", self.sync.provider)
 
@@ -67,6 +71,17 @@ class AaveV3Adapter(ProtocolAdapter):
 
     def accounts(self) -> set[str]:
         return set(self.sync.users)
+
+    def assets(self) -> dict[str, tuple[int, str]]:
+        st = self.state
+        return {
+            m.asset: (st.reserve_state[rid].configuration.decimals, m.price_source)
+            for rid, m in st.reserves.items()
+        }
+
+    @property
+    def flash_premium_bps(self) -> int:
+        return self.state.flash_premium_bps
 
     async def bootstrap(
         self, start_block: int, to_block: int, known_accounts: Iterable[str], progress: Progress | None

@@ -77,6 +77,7 @@ async def load_market(client: ChainClient, provider: str, block: int) -> tuple[A
     )
     assets = [to_checksum_address(a) for a in await _one(client, pool, "Pool", "getReservesList", block)]  # type: ignore[attr-defined]
     revision = int(await _one(client, pool, "Pool", "POOL_REVISION", block))  # type: ignore[call-overload]
+    premium = int(await _one(client, pool, "Pool", "FLASHLOAN_PREMIUM_TOTAL", block))  # type: ignore[call-overload]
     calls = [(pool, "Pool", "getReserveData", (a,)) for a in assets]
     calls += [(oracle, "AaveOracle", "getSourceOfAsset", (a,)) for a in assets]
     calls += [(oracle, "AaveOracle", "getAssetPrice", (a,)) for a in assets]
@@ -101,6 +102,7 @@ async def load_market(client: ChainClient, provider: str, block: int) -> tuple[A
         client, pool, oracle, {s.configuration.emode_category for s in states.values()}, block
     )
     state = AaveState(pool, revision_of(revision), reserves, states, prices, emode, emode_sources)
+    state.flash_premium_bps = premium
     parts: dict[str, str] = {
         "pool": pool,
         "oracle": oracle,

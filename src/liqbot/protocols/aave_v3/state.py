@@ -60,6 +60,7 @@ class AaveState:
     users: dict[str, UserState] = field(default_factory=dict)
     block: int = 0
     timestamp: int = 0
+    flash_premium_bps: int = 0  # Pool.FLASHLOAN_PREMIUM_TOTAL
     needs_resync: set[str] = field(default_factory=set)  # users whose stable debt moved: re-read them
     needs_reload: bool = False  # a configurator/provider event: re-read the market's static data
 

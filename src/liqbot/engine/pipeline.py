@@ -1,0 +1,156 @@
+"""One chain's pipeline: new heads → logs → adapters (state + screen + exact check) → decisions.
+
+Per block it costs a fixed number of RPC calls (head, logs, block header, prices, sequencer), whatever the
+number of borrowers; quotes and simulations are per opportunity."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from rich.progress import Progress
+
+from liqbot.chain.client import ChainClient
+from liqbot.config import ChainConfig, LiqbotConfig
+from liqbot.core.errors import ConfigError
+from liqbot.engine.decide import BlockContext, Decider
+from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
+from liqbot.execution.shadow import ShadowExecutor
+from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
+from liqbot.protocols.base import ProtocolAdapter
+from liqbot.store import Store
+from liqbot.store.accounts import add_accounts, load_accounts
+from liqbot.strategy.gates import SequencerRule
+from liqbot.strategy.pricing import StrategyConfig
+from liqbot.telemetry.metrics import Metrics
+
+log = structlog.get_logger("liqbot.engine")
+
+
+def build_adapters(
+    chain: ChainConfig, client: ChainClient, config_file: str
+) -> list[tuple[str, int, ProtocolAdapter]]:
+    """(cursor stream, start block, adapter) per enabled protocol. An enabled protocol without a finished
+    adapter stops the bot with the fix, instead of silently watching nothing."""
+    out: list[tuple[str, int, ProtocolAdapter]] = []
+    p = chain.protocols
+    if p.aave_v3.enabled:
+        provider = p.aave_v3.pool_addresses_provider
+        if provider is None:
+            raise ConfigError(
+                f"{config_file}: chains[{chain.name}].protocols.aave_v3.pool_addresses_provider is required"
+            )
+        out.append(
+            (
+                f"aave_v3:{provider.lower()}",
+                p.aave_v3.start_block,
+                AaveV3Adapter(client, provider, chain.block_time_s),
+            )
+        )
+    for name in ("morpho_blue", "compound_v3"):
+        if getattr(p, name).enabled:
+            raise ConfigError(
+                f"{config_file}: chains[{chain.name}].protocols.{name} is enabled but its adapter is not finished; "
+                f"set protocols.{name}.enabled: false"
+            )
+    return out
+
+
+class ChainPipeline:
+    def __init__(
+        self, cfg: LiqbotConfig, chain: ChainConfig, store: Store, metrics: Metrics, config_file: str
+    ) -> None:
+        self.cfg, self.chain, self.store, self.metrics = cfg, chain, store, metrics
+        self.client = ChainClient(str(chain.rpc_http[0]), chain.chain_id)
+        self.streams = build_adapters(chain, self.client, config_file)
+        self.facts = FactGatherer(cfg, chain, self.client)
+        strategy = StrategyConfig(cfg.thresholds.min_profit_usd, cfg.thresholds.priority_fee_profit_share,
+                                  tuple(cfg.deny_assets))  # fmt: skip
+        self.decider = Decider(store, metrics, self.facts, ShadowExecutor(self.client, store), strategy)
+        self.block = 0
+        self._rpc_seen: dict[str, int] = {}
+
+    @property
+    def adapters(self) -> list[ProtocolAdapter]:
+        return [a for _, _, a in self.streams]
+
+    async def start(self, show_progress: bool = True) -> None:
+        head = await self.client.block_number()
+        for stream, start_block, adapter in self.streams:
+            cursor = self.store.get_cursor(self.chain.chain_id, stream)
+            known = load_accounts(self.store, self.chain.chain_id, stream)
+            first = cursor.block_number + 1 if cursor else start_block
+            with Progress(transient=True, disable=not show_progress) as bar:
+                task = bar.add_task(
+                    f"{self.chain.name} {adapter.protocol}: backfill {first}..{head}", total=None
+                )
+                await adapter.bootstrap(
+                    first, head, known, lambda done, total: bar.update(task, completed=done, total=total)
+                )
+            add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
+            log.info("bootstrapped", chain=self.chain.name, protocol=adapter.protocol, block=head,
+                     accounts=len(adapter.accounts()), resumed_from=first)  # fmt: skip
+        self.block = head
+        await self._save_cursors(head)
+
+    async def step(self) -> bool:
+        """Process every new block; True if there was one."""
+        head = await self.client.block_number()
+        if head <= self.block:
+            return False
+        t0 = time.perf_counter()
+        addresses = sorted({a for ad in self.adapters for a in ad.watched_addresses()})
+        logs = await self.client.get_logs(self.block + 1, head, addresses)
+        header = await self.client.block(head)
+        ctx = await self._context(head, int(header["timestamp"], 16))
+        for stream, _, adapter in self.streams:
+            mine = {a.lower() for a in adapter.watched_addresses()}
+            before = len(adapter.accounts())
+            adv = await adapter.advance(head, [x for x in logs if str(x["address"]).lower() in mine])
+            if len(adapter.accounts()) != before:
+                add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
+            self.metrics.positions.labels(self.chain.name, adapter.protocol).set(len(adapter.accounts()))
+            self.metrics.liquidatable.labels(self.chain.name, adapter.protocol).set(len(adv.liquidatable))
+            await self.decider.decide(adapter, adv.liquidatable, ctx)
+        self.block = head
+        await self._save_cursors(head, str(header["hash"]))
+        self.metrics.last_block.labels(self.chain.name).set(head)
+        self.metrics.block_processing.labels(self.chain.name).observe(time.perf_counter() - t0)
+        self.metrics.record_rpc(self.chain.name, dict(self.client.calls), self._rpc_seen)
+        return True
+
+    async def _context(self, block: int, timestamp: int) -> BlockContext:
+        book: dict[str, str] = {}
+        decimals: dict[str, int] = {}
+        for ad in self.adapters:
+            for asset, (dec, source) in ad.assets().items():
+                book[asset.lower()], decimals[asset.lower()] = source, dec
+        wn = self.chain.contracts.wrapped_native
+        prices = await read_prices(self.client, FeedBook(book), self.cfg.thresholds.max_price_age_s, block)
+        if wn is not None and wn.lower() not in book:
+            log.warning("wrapped native token has no price source in any market", token=wn)
+        seq = await read_sequencer(self.client, self.chain, SequencerRule.AAVE_SENTINEL, block)
+        if self.chain.sequencer_uptime_feed is not None:
+            up = -1 if seq is None or seq.answer is None else int(seq.answer == 0)
+            self.metrics.sequencer_up.labels(self.chain.name, "detect").set(up)
+        return BlockContext(self.chain.name, block, timestamp, self.chain.block_time_s, prices, decimals, seq)
+
+    async def _save_cursors(self, block: int, block_hash: str | None = None) -> None:
+        if block_hash is None:
+            block_hash = str((await self.client.block(block))["hash"])
+        for stream, _, _ in self.streams:
+            self.store.set_cursor(self.chain.chain_id, stream, block, block_hash)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        poll = max(0.05, self.chain.block_time_s / 10)
+        while not stop.is_set():
+            if not await self.step():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                except TimeoutError:
+                    pass
+
+    async def close(self) -> None:
+        await self.facts.close()
+        await self.client.close()
