@@ -1,0 +1,109 @@
+"""The whole bot in shadow mode on the devnet: populate 500, run, shock. Every position the chain calls
+liquidatable becomes a decision within the shock's own block (shadowed if profitable, else skipped with its
+reason); no healthy position gets a row; a restart resumes from the stored cursor."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from liqbot.config import load_config
+from liqbot.core.types import SkipReason
+from liqbot.engine.pipeline import ChainPipeline
+from liqbot.harness.devnet import manager
+from liqbot.store import AttemptStatus, open_store
+from liqbot.telemetry.metrics import Metrics
+
+from ..conftest import free_port_block
+
+pytestmark = pytest.mark.devnet
+WAD = 10**18
+
+
+@pytest.fixture(scope="module")
+def devnet500(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
+    d = tmp_path_factory.mktemp("e2e")
+    devnet = manager.up(d, port=free_port_block(), block_time=0)
+    try:
+        manager.do_populate(devnet, 500, seed=21)
+        yield devnet
+    finally:
+        manager.down(d)
+
+
+def _aave_truth(devnet: manager.Devnet) -> dict[str, int]:
+    rpc, a = devnet.rpc(), devnet.addresses()
+    pool = rpc.contract("Pool", a["aave"]["pool"])
+    users = [b["address"] for b in manager.borrowers(devnet) if b["protocol"] == "aave_v3"]
+    return {u: int(pool.functions.getUserAccountData(u).call()[5]) for u in users}
+
+
+def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
+    devnet500: manager.Devnet, tmp_path: Path
+) -> None:
+    devnet = devnet500
+    rpc = devnet.rpc()
+    snap = rpc.snapshot()
+    db = f"sqlite:///{tmp_path / 'e2e.db'}"
+    cfg = load_config(devnet.dir / "liqbot.yaml", env={"LIQBOT_DATABASE_URL": db})
+    store = open_store(db)
+
+    async def run() -> tuple[int, Metrics]:
+        metrics = Metrics()
+        pipe = ChainPipeline(cfg, cfg.chains[0], store, metrics, "liqbot.yaml")
+        await pipe.start(show_progress=False)
+        assert not await pipe.step(), "nothing new before the shock"
+        rpc.call("anvil_setNextBlockBaseFeePerGas", hex(20 * 10**9))  # a realistic fee for the profit math
+        shock = manager.do_shock(devnet, "WETH", -20)
+        assert await pipe.step()
+        assert pipe.block == shock["block"]
+        await pipe.close()
+        return shock["block"], metrics
+
+    try:
+        shock_block, metrics = asyncio.run(run())
+        truth = _aave_truth(devnet)
+        liquidatable = {u for u, hf in truth.items() if hf < WAD}
+        assert len(liquidatable) > 20
+        lower_truth = {u.lower(): hf for u, hf in truth.items()}
+        rows = store.list(limit=10_000)
+        by_borrower = {r.borrower.lower(): r for r in rows}
+        assert len(by_borrower) == len(rows), "one row per position per episode"
+        assert set(by_borrower) == {u.lower() for u in liquidatable}, "every liquidatable one, no healthy one"
+        for r in rows:
+            assert r.detected_block == shock_block, "decided within the shock's own block"
+            assert r.health_factor == lower_truth[r.borrower.lower()], "the exact HF, to the wei"
+            assert r.status in (AttemptStatus.SHADOWED, AttemptStatus.SKIPPED)
+            if r.status is AttemptStatus.SKIPPED:
+                assert r.reason and r.reason.split(":")[0] in {s.value for s in SkipReason}
+            else:
+                assert r.expected_profit_usd >= cfg.thresholds.min_profit_usd
+                assert r.simulated_at is not None
+        shadowed = [r for r in rows if r.status is AttemptStatus.SHADOWED]
+        assert len(shadowed) >= len(rows) // 2, "most positions after a 20% crash are worth liquidating"
+        skipped = [r for r in rows if r.status is AttemptStatus.SKIPPED]
+        assert all(r.reason and r.reason.startswith("below_min_profit") for r in skipped), [
+            r.reason for r in skipped
+        ]
+        sample = metrics.registry.get_sample_value(
+            "liqbot_opportunities_total",
+            {"chain": cfg.chains[0].name, "protocol": "aave_v3", "mode": "shadow"},
+        )
+        assert sample == len(shadowed)
+
+        async def restart() -> int:
+            pipe = ChainPipeline(cfg, cfg.chains[0], store, Metrics(), "liqbot.yaml")
+            cursor = store.get_cursor(cfg.chains[0].chain_id, pipe.streams[0][0])
+            assert cursor is not None and cursor.block_number == shock_block
+            await pipe.start(show_progress=False)
+            known = len(pipe.adapters[0].accounts())
+            await pipe.close()
+            return known
+
+        assert asyncio.run(restart()) >= len(truth), "accounts come back from the database, not a rescan"
+    finally:
+        store.close()
+        rpc.revert(snap)
