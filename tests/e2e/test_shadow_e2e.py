@@ -14,6 +14,7 @@ from liqbot.config import load_config
 from liqbot.core.types import SkipReason
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.harness.devnet import manager
+from liqbot.harness.devnet.rpc import LIQUIDATOR
 from liqbot.store import AttemptStatus, open_store
 from liqbot.telemetry.metrics import Metrics
 
@@ -34,11 +35,11 @@ def devnet500(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         manager.down(d)
 
 
-def _aave_truth(devnet: manager.Devnet) -> dict[str, int]:
+def _aave_truth(devnet: manager.Devnet, block: int | str = "latest") -> dict[str, int]:
     rpc, a = devnet.rpc(), devnet.addresses()
     pool = rpc.contract("Pool", a["aave"]["pool"])
     users = [b["address"] for b in manager.borrowers(devnet) if b["protocol"] == "aave_v3"]
-    return {u: int(pool.functions.getUserAccountData(u).call()[5]) for u in users}
+    return {u: int(pool.functions.getUserAccountData(u).call(block_identifier=block)[5]) for u in users}
 
 
 def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
@@ -51,6 +52,8 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
     cfg = load_config(devnet.dir / "liqbot.yaml", env={"LIQBOT_DATABASE_URL": db})
     store = open_store(db)
 
+    outcomes: dict[str, object] = {}
+
     async def run() -> tuple[int, Metrics]:
         metrics = Metrics()
         pipe = ChainPipeline(cfg, cfg.chains[0], store, metrics, "liqbot.yaml")
@@ -60,12 +63,16 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
         shock = manager.do_shock(devnet, "WETH", -20)
         assert await pipe.step()
         assert pipe.block == shock["block"]
+        # Someone else liquidates one of them: the reconciler sees it in the next block.
+        victim = _liquidate_one(devnet)
+        assert await pipe.step()
         await pipe.close()
+        outcomes.update({"victim": victim, "block": pipe.block})
         return shock["block"], metrics
 
     try:
         shock_block, metrics = asyncio.run(run())
-        truth = _aave_truth(devnet)
+        truth = _aave_truth(devnet, shock_block)
         liquidatable = {u for u, hf in truth.items() if hf < WAD}
         assert len(liquidatable) > 20
         lower_truth = {u.lower(): hf for u, hf in truth.items()}
@@ -88,6 +95,12 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
         assert all(r.reason and r.reason.startswith("below_min_profit") for r in skipped), [
             r.reason for r in skipped
         ]
+        victim_row = by_borrower[str(outcomes["victim"]).lower()]
+        assert victim_row.outcome == "liquidated_by_other"
+        assert victim_row.outcome_block == outcomes["block"] and victim_row.outcome_tx
+        assert all(r.outcome == "still_open" for r in rows if r.id != victim_row.id), (
+            "none 'never' liquidatable"
+        )
         sample = metrics.registry.get_sample_value(
             "liqbot_opportunities_total",
             {"chain": cfg.chains[0].name, "protocol": "aave_v3", "mode": "shadow"},
@@ -97,7 +110,7 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
         async def restart() -> int:
             pipe = ChainPipeline(cfg, cfg.chains[0], store, Metrics(), "liqbot.yaml")
             cursor = store.get_cursor(cfg.chains[0].chain_id, pipe.streams[0][0])
-            assert cursor is not None and cursor.block_number == shock_block
+            assert cursor is not None and cursor.block_number == outcomes["block"]
             await pipe.start(show_progress=False)
             known = len(pipe.adapters[0].accounts())
             await pipe.close()
@@ -107,3 +120,20 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
     finally:
         store.close()
         rpc.revert(snap)
+
+
+def _liquidate_one(devnet: manager.Devnet) -> str:
+    rpc, a = devnet.rpc(), devnet.addresses()
+    pool = rpc.contract("Pool", a["aave"]["pool"])
+    truth = _aave_truth(devnet)
+    victim = min((u for u, hf in truth.items() if hf < WAD), key=lambda u: truth[u])
+    b = next(x for x in manager.borrowers(devnet) if x["address"] == victim)
+    coll, debt = next(iter(b["collateral"])), next(iter(b["debt"]))
+    token = rpc.contract("MintableERC20", a["tokens"][debt]["address"])
+    rpc.transact(token.functions.mint(10**30), sender=LIQUIDATOR)
+    rpc.transact(token.functions.approve(pool.address, 2**256 - 1), sender=LIQUIDATOR)
+    fn = pool.functions.liquidationCall(
+        a["tokens"][coll]["address"], token.address, victim, 2**256 - 1, False
+    )
+    rpc.transact(fn, sender=LIQUIDATOR)
+    return victim

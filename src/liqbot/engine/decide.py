@@ -53,13 +53,16 @@ class Decider:
         self.episodes: dict[tuple[str, str], int] = {}  # (protocol, borrower) → attempt id while liquidatable
         self.found: list[dict[str, Any]] = []  # decisions of this process, for reports
 
-    async def decide(self, adapter: ProtocolAdapter, liquidatable: dict[str, int], ctx: BlockContext) -> None:
+    async def decide(
+        self, adapter: ProtocolAdapter, liquidatable: dict[str, int], ctx: BlockContext
+    ) -> list[tuple[int, str]]:
+        """Record a decision for every position that became liquidatable; return (attempt id, borrower)."""
         proto = adapter.protocol
         for key in [k for k in self.episodes if k[0] == proto and k[1] not in liquidatable]:
             del self.episodes[key]  # healthy again or liquidated: the next dip is a new episode
         fresh = {b: hf for b, hf in liquidatable.items() if (proto, b) not in self.episodes}
         if not fresh:
-            return
+            return []
         now = ctx.block_timestamp + max(1, int(ctx.block_time_s))
         allows = sentinel_allows(ctx.sequencer, now)
         per_borrower: dict[str, list[LiquidationOption] | Skip] = {
@@ -84,12 +87,13 @@ class Decider:
                 assert facts is not None  # gathered whenever any borrower has options
                 result = evaluate(got, facts, self.cfg).result
             self.episodes[(proto, borrower)] = await self._record(adapter, borrower, hf, result, ctx)
+        return [(self.episodes[(proto, b)], b) for b in fresh]
 
     async def _record(
         self, adapter: ProtocolAdapter, borrower: str, hf: int, result: Opportunity | Skip, ctx: BlockContext
     ) -> int:
         latency_ms = max(0, int(time.time() * 1000) - ctx.block_timestamp * 1000)
-        opt = result.option if isinstance(result, Opportunity) else result.option
+        opt = result.option
         p = result.profit if isinstance(result, Opportunity) else None
         attempt_id = self.store.record_detected(
             chain_id=adapter.chain_id,
@@ -111,8 +115,14 @@ class Decider:
             detection_latency_ms=latency_ms,
         )
         self.metrics.detection_latency.labels(ctx.chain, adapter.protocol).observe(latency_ms / 1000)
-        row: dict[str, Any] = {"id": attempt_id, "borrower": borrower, "hf": hf, "block": ctx.block,
-                               "latency_ms": latency_ms, "protocol": adapter.protocol}  # fmt: skip
+        row: dict[str, Any] = {
+            "id": attempt_id,
+            "borrower": borrower,
+            "hf": hf,
+            "block": ctx.block,
+            "latency_ms": latency_ms,
+            "protocol": adapter.protocol,
+        }
         if isinstance(result, Skip):
             self.store.advance(
                 attempt_id, AttemptStatus.SKIPPED, reason=f"{result.reason.value}: {result.detail}"[:500]
@@ -122,8 +132,11 @@ class Decider:
         else:
             self.metrics.opportunities.labels(ctx.chain, adapter.protocol, self.executor.mode).inc()
             done = await self.executor.execute(adapter, result, attempt_id)
-            row |= {"status": "shadowed" if done.simulated else "skipped", "reason": done.reason,
-                    "profit": result.profit.net_usd}  # fmt: skip
+            row |= {
+                "status": "shadowed" if done.simulated else "skipped",
+                "reason": done.reason,
+                "profit": result.profit.net_usd,
+            }
         log.info("decision", chain=ctx.chain, **{k: str(v) for k, v in row.items()})
         self.found.append(row)
         return attempt_id

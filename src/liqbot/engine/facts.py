@@ -84,17 +84,31 @@ class FactGatherer:
         c = self.chain.contracts
         quotes = {}
         if c.uniswap_v3_quoter_v2 is not None:
-            quotes = await quote_many(self.w3, c.uniswap_v3_quoter_v2, quote_requests(options),
-                                      multicall=c.multicall3 or "0xcA11bde05977b3631167028862bE2a173976CA11")  # fmt: skip
+            quotes = await quote_many(
+                self.w3,
+                c.uniswap_v3_quoter_v2,
+                quote_requests(options),
+                multicall=c.multicall3 or "0xcA11bde05977b3631167028862bE2a173976CA11",
+            )
         market = await fetch_fee_market(self.w3)
         protocol = options[0].protocol if options else "aave_v3"
         gas_limit = DEFAULT_GAS_LIMIT.get(protocol, 900_000)
         l1 = None
         if market is not None:
-            shape = TxShape(self.chain.chain_id, sample_call[0], sample_call[1], gas_limit,
-                            2 * market.next_base_fee, market.priority_fee)  # fmt: skip
-            l1 = await l1_data_fee(self.w3, self.chain.l2, shape,
-                                   op_oracle=c.op_gas_price_oracle or "0x420000000000000000000000000000000000000F")  # fmt: skip
+            shape = TxShape(
+                self.chain.chain_id,
+                sample_call[0],
+                sample_call[1],
+                gas_limit,
+                2 * market.next_base_fee,
+                market.priority_fee,
+            )
+            l1 = await l1_data_fee(
+                self.w3,
+                self.chain.l2,
+                shape,
+                op_oracle=c.op_gas_price_oracle or "0x420000000000000000000000000000000000000F",
+            )
         cap = int(self.cfg.thresholds.max_gas_price_gwei * 10**9)
         gas = GasFacts(market.next_base_fee if market else None, gas_limit, cap, l1)
         native = prices.get((c.wrapped_native or "").lower())

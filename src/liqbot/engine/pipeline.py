@@ -6,6 +6,7 @@ number of borrowers; quotes and simulations are per opportunity."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
@@ -16,6 +17,7 @@ from liqbot.config import ChainConfig, LiqbotConfig
 from liqbot.core.errors import ConfigError
 from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
+from liqbot.engine.reconcile import Reconciler
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
@@ -51,8 +53,8 @@ def build_adapters(
     for name in ("morpho_blue", "compound_v3"):
         if getattr(p, name).enabled:
             raise ConfigError(
-                f"{config_file}: chains[{chain.name}].protocols.{name} is enabled but its adapter is not finished; "
-                f"set protocols.{name}.enabled: false"
+                f"{config_file}: chains[{chain.name}].protocols.{name} is enabled but its adapter is not "
+                f"finished; set protocols.{name}.enabled: false"
             )
     return out
 
@@ -65,9 +67,11 @@ class ChainPipeline:
         self.client = ChainClient(str(chain.rpc_http[0]), chain.chain_id)
         self.streams = build_adapters(chain, self.client, config_file)
         self.facts = FactGatherer(cfg, chain, self.client)
-        strategy = StrategyConfig(cfg.thresholds.min_profit_usd, cfg.thresholds.priority_fee_profit_share,
-                                  tuple(cfg.deny_assets))  # fmt: skip
+        strategy = StrategyConfig(
+            cfg.thresholds.min_profit_usd, cfg.thresholds.priority_fee_profit_share, tuple(cfg.deny_assets)
+        )
         self.decider = Decider(store, metrics, self.facts, ShadowExecutor(self.client, store), strategy)
+        self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self._rpc_seen: dict[str, int] = {}
 
@@ -86,11 +90,20 @@ class ChainPipeline:
                     f"{self.chain.name} {adapter.protocol}: backfill {first}..{head}", total=None
                 )
                 await adapter.bootstrap(
-                    first, head, known, lambda done, total: bar.update(task, completed=done, total=total)
+                    first,
+                    head,
+                    known,
+                    lambda done, total, t=task: bar.update(t, completed=done, total=total),  # type: ignore[misc]
                 )
             add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
-            log.info("bootstrapped", chain=self.chain.name, protocol=adapter.protocol, block=head,
-                     accounts=len(adapter.accounts()), resumed_from=first)  # fmt: skip
+            log.info(
+                "bootstrapped",
+                chain=self.chain.name,
+                protocol=adapter.protocol,
+                block=head,
+                accounts=len(adapter.accounts()),
+                resumed_from=first,
+            )
         self.block = head
         await self._save_cursors(head)
 
@@ -112,7 +125,12 @@ class ChainPipeline:
                 add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
             self.metrics.positions.labels(self.chain.name, adapter.protocol).set(len(adapter.accounts()))
             self.metrics.liquidatable.labels(self.chain.name, adapter.protocol).set(len(adv.liquidatable))
-            await self.decider.decide(adapter, adv.liquidatable, ctx)
+            mine_logs = [x for x in logs if str(x["address"]).lower() in mine]
+            still = {b.lower() for b in adv.liquidatable}
+            await self.reconciler.on_block(adapter, mine_logs, still, head, ctx.block_timestamp)
+            for attempt_id, borrower in await self.decider.decide(adapter, adv.liquidatable, ctx):
+                self.reconciler.watch(adapter.protocol, borrower, attempt_id)
+                await self.reconciler.verify_detection(adapter, borrower, attempt_id, head)
         self.block = head
         await self._save_cursors(head, str(header["hash"]))
         self.metrics.last_block.labels(self.chain.name).set(head)
@@ -146,10 +164,8 @@ class ChainPipeline:
         poll = max(0.05, self.chain.block_time_s / 10)
         while not stop.is_set():
             if not await self.step():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll)
-                except TimeoutError:
-                    pass
 
     async def close(self) -> None:
         await self.facts.close()

@@ -86,6 +86,13 @@ class ProtocolAdapter(ABC):
     def flash_premium_bps(self) -> int:
         """Fee of the cheapest flash source this market offers for its own assets (0 for none/free)."""
 
+    def liquidations(self, logs: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
+        """(borrower, block, tx hash) of every liquidation of this market in `logs` (for reconciliation).
+
+        Adapters override this; the default finds none, which leaves shadow rows unreconciled, not wrong."""
+        del logs
+        return []
+
     @property
     @abstractmethod
     def block(self) -> int:

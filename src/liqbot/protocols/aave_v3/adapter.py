@@ -7,9 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from eth_utils import to_checksum_address
 
 from liqbot.chain.abi_call import fn
 from liqbot.chain.client import ChainClient
+from liqbot.contracts import topic
 from liqbot.core.fixed import RAY
 from liqbot.core.types import LiquidationOption, Skip, SkipReason
 from liqbot.protocols.aave_v3.liquidation import LiquidationRevertError, quote_liquidation
@@ -20,6 +22,7 @@ from liqbot.protocols.base import Advance, Progress, ProtocolAdapter
 from liqbot.strategy.screener import Screener
 
 WAD = 10**18
+T_LIQUIDATION_CALL = topic("Pool", "LiquidationCall")
 MAX_UINT = 2**256 - 1
 # Aave truncates each asset's value to a base unit and the weighted LT to whole bps, so its HF can sit up
 # to ~1/avg_LT_bps below the float model (see screener.py): screen a little above 1, then confirm exactly.
@@ -164,6 +167,16 @@ class AaveV3Adapter(ProtocolAdapter):
                     )
                 )
         return out or last
+
+    def liquidations(self, logs: list[dict[str, Any]]) -> list[tuple[str, int, str]]:
+        pool = self.market_id.lower()
+        out: list[tuple[str, int, str]] = []
+        for x in logs:
+            t = x.get("topics") or []
+            if str(x["address"]).lower() == pool and t and str(t[0]).lower() == T_LIQUIDATION_CALL:
+                user = to_checksum_address("0x" + str(t[3])[-40:])
+                out.append((user, int(x["blockNumber"], 16), str(x["transactionHash"])))
+        return out
 
     def liquidation_call(self, option: LiquidationOption, receiver: str) -> tuple[str, bytes]:
         del receiver  # Pool.liquidationCall pays msg.sender
