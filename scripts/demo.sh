@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
-# The demo: a devnet with the real protocol contracts, 1,000 seeded borrowers, a 20% WETH crash,
-# and the positions that became liquidatable. Runs on its own port and directory and stops what it starts.
+# The demo: a devnet with the real protocol contracts and 1,000 seeded borrowers; liqbot in shadow mode
+# watching it; a 20% WETH crash; then what liqbot decided, next to what the chain says, and how fast.
+# Runs on its own port and directory and stops what it starts, by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIQBOT=".venv/bin/liqbot"
 DIR=".devnet/demo"
 PORT="${LIQBOT_DEMO_PORT:-18545}"
+BOT_PID=""
+
+cleanup() {
+  if [ -n "$BOT_PID" ] && kill -0 "$BOT_PID" 2>/dev/null; then kill -TERM "$BOT_PID"; wait "$BOT_PID" || true; fi
+  "$LIQBOT" devnet down --dir "$DIR" >/dev/null 2>&1 || true
+}
 
 if [ -f "$DIR/devnet.json" ]; then "$LIQBOT" devnet down --dir "$DIR" >/dev/null 2>&1 || true; fi
+rm -f "$DIR"/liqbot.db* "$DIR"/borrowers-*.json "$DIR"/bot.log
 "$LIQBOT" devnet up --dir "$DIR" --port "$PORT" --block-time 1
-trap '"$LIQBOT" devnet down --dir "$DIR"' EXIT
+trap cleanup EXIT
 "$LIQBOT" devnet populate --dir "$DIR" --borrowers 1000 --seed 42
-"$LIQBOT" devnet liquidatable --dir "$DIR"
+"$LIQBOT" config check "$DIR/liqbot.yaml" >/dev/null && echo "config $DIR/liqbot.yaml: OK"
+
+echo "starting liqbot in shadow mode (log: $DIR/bot.log)"
+"$LIQBOT" run --config "$DIR/liqbot.yaml" --mode shadow --no-metrics >"$DIR/bot.log" 2>&1 &
+BOT_PID=$!
+for _ in $(seq 1 120); do grep -q bootstrapped "$DIR/bot.log" && break; sleep 0.25; done
+grep -q bootstrapped "$DIR/bot.log" || { echo "liqbot did not start:"; cat "$DIR/bot.log"; exit 1; }
+grep bootstrapped "$DIR/bot.log" | tail -1
+
 "$LIQBOT" devnet shock --dir "$DIR" --asset WETH --pct -20
-"$LIQBOT" devnet liquidatable --dir "$DIR"
+sleep 4
+kill -TERM "$BOT_PID"; wait "$BOT_PID" || true; BOT_PID=""
+"$LIQBOT" devnet decisions --dir "$DIR"

@@ -113,3 +113,19 @@ def liquidatable(chain: ChainOpt = None, state_dir: DirOpt = None) -> None:
     devnet = manager.load(_dir(state_dir))
     for c in [devnet.chain(chain)] if chain else devnet.chains:
         console.print(report.liquidatable_table(devnet, c.name))
+
+
+@app.command()
+def decisions(
+    db: Annotated[
+        str | None, typer.Option("--db", help="Attempts DB (default: the devnet config's).")
+    ] = None,
+    chain: ChainOpt = None,
+    state_dir: DirOpt = None,
+) -> None:
+    """Show what the bot decided (attempts rows) next to what the chain says is liquidatable."""
+    devnet = manager.load(_dir(state_dir))
+    url = db or f"sqlite:///{devnet.dir / 'liqbot.db'}"
+    for c in [devnet.chain(chain)] if chain else devnet.chains:
+        for t in report.opportunities_table(devnet, c.name, url):
+            console.print(t)

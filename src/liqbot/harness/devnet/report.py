@@ -24,11 +24,70 @@ def health(devnet: manager.Devnet, chain: str) -> list[PositionHealth]:
 def liquidatable_table(devnet: manager.Devnet, chain: str, limit: int = 25) -> Table:
     all_pos = health(devnet, chain)
     low = sorted((p for p in all_pos if p.health_factor < WAD), key=lambda p: p.health_factor)
-    table = Table("protocol", "borrower", "health factor", "collateral $", "debt $",
-                  title=f"{chain}: {len(low)} of {len(all_pos)} positions liquidatable")  # fmt: skip
+    table = Table(
+        "protocol",
+        "borrower",
+        "health factor",
+        "collateral $",
+        "debt $",
+        title=f"{chain}: {len(low)} of {len(all_pos)} positions liquidatable",
+    )
     for p in low[:limit]:
-        table.add_row(p.protocol, p.borrower, f"{p.health_factor / WAD:.4f}", f"{p.collateral_usd:,.0f}",
-                      f"{p.debt_usd:,.0f}")  # fmt: skip
+        table.add_row(
+            p.protocol,
+            p.borrower,
+            f"{p.health_factor / WAD:.4f}",
+            f"{p.collateral_usd:,.0f}",
+            f"{p.debt_usd:,.0f}",
+        )
     if len(low) > limit:
         table.caption = f"… and {len(low) - limit} more"
     return table
+
+
+def opportunities_table(devnet: manager.Devnet, chain: str, db_url: str, limit: int = 30) -> list[Table]:
+    """What the bot decided after the shock, next to what the chain says, with detection latency."""
+    from statistics import median
+
+    from liqbot.store import open_store
+
+    with open_store(db_url, create=False) as store:
+        rows = store.list(limit=100_000)
+    truth = [p for p in health(devnet, chain) if p.protocol == "aave_v3" and p.health_factor < WAD]
+    found = {r.borrower.lower() for r in rows}
+    missed = [p for p in truth if p.borrower.lower() not in found]
+    shadowed = [r for r in rows if r.status == "shadowed"]
+    latencies = [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
+    table = Table(
+        "borrower",
+        "HF",
+        "expected profit $",
+        "status",
+        "block",
+        "latency ms",
+        title=f"{chain}: what liqbot decided (shadow mode)",
+    )
+    for r in sorted(rows, key=lambda r: r.expected_profit_usd, reverse=True)[:limit]:
+        hf = f"{r.health_factor / WAD:.4f}" if r.health_factor is not None else "-"
+        status = r.status if r.status == "shadowed" else f"{r.status}: {(r.reason or '').split(':')[0]}"
+        table.add_row(
+            r.borrower[:10] + "…",
+            hf,
+            f"{r.expected_profit_usd:,.2f}",
+            status,
+            str(r.detected_block),
+            str(r.detection_latency_ms),
+        )
+    summary = Table("what", "value", title="summary")
+    summary.add_row("Aave positions liquidatable on chain", str(len(truth)))
+    summary.add_row("decisions recorded", str(len(rows)))
+    summary.add_row("opportunities (simulated OK, shadowed)", str(len(shadowed)))
+    summary.add_row("liquidatable positions missed", str(len(missed)))
+    summary.add_row(
+        "expected profit of opportunities $", f"{sum(r.expected_profit_usd for r in shadowed):,.2f}"
+    )
+    if latencies:
+        summary.add_row(
+            "shock block → decision, median / max ms", f"{median(latencies):.0f} / {max(latencies)}"
+        )
+    return [table, summary]
