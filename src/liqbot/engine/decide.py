@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -79,15 +80,19 @@ class Decider:
             sample = adapter.liquidation_call(options[0], ZERO)
             flash = FlashTerms(adapter.flash_premium_bps)
             facts = await self.facts.gather(options, ctx.prices, ctx.decimals, now, seq, flash, sample)
-        for borrower, hf in fresh.items():
-            got = per_borrower[borrower]
+        results: dict[str, Opportunity | Skip] = {}
+        for borrower, got in per_borrower.items():
             if isinstance(got, Skip):
-                result: Opportunity | Skip = got
+                results[borrower] = got
             else:
                 assert facts is not None  # gathered whenever any borrower has options
-                result = evaluate(got, facts, self.cfg).result
-            self.episodes[(proto, borrower)] = await self._record(adapter, borrower, hf, result, ctx)
-        return [(self.episodes[(proto, b)], b) for b in fresh]
+                results[borrower] = evaluate(got, facts, self.cfg).result
+        # Most valuable first; simulations overlap (each awaits the node), database writes stay in order.
+        order = sorted(fresh, key=lambda b: _value(results[b]), reverse=True)
+        ids = await asyncio.gather(*(self._record(adapter, b, fresh[b], results[b], ctx) for b in order))
+        for b, attempt_id in zip(order, ids, strict=True):
+            self.episodes[(proto, b)] = attempt_id
+        return list(zip(ids, order, strict=True))
 
     async def _record(
         self, adapter: ProtocolAdapter, borrower: str, hf: int, result: Opportunity | Skip, ctx: BlockContext
@@ -140,3 +145,7 @@ class Decider:
         log.info("decision", chain=ctx.chain, **{k: str(v) for k, v in row.items()})
         self.found.append(row)
         return attempt_id
+
+
+def _value(result: Opportunity | Skip) -> Decimal:
+    return result.profit.net_usd if isinstance(result, Opportunity) else Decimal(-1)
