@@ -12,7 +12,7 @@ from eth_utils import to_checksum_address
 from liqbot.chain.abi_call import fn
 from liqbot.chain.client import ChainClient
 from liqbot.contracts import topic
-from liqbot.core.fixed import RAY
+from liqbot.core.fixed import RAY, MathRevertError
 from liqbot.core.types import LiquidationOption, Skip, SkipReason
 from liqbot.protocols.aave_v3.liquidation import LiquidationRevertError, quote_liquidation
 from liqbot.protocols.aave_v3.math import liquidation_inputs
@@ -145,6 +145,11 @@ class AaveV3Adapter(ProtocolAdapter):
                     q = quote_liquidation(st.revision, inputs, MAX_UINT, sentinel_allows=sentinel_allows)
                 except LiquidationRevertError as exc:
                     last = Skip(_REVERT_REASONS.get(exc.reason, SkipReason.NOT_LIQUIDATABLE), str(exc))
+                    continue
+                except MathRevertError as exc:  # overflow or a zero price: the call would revert too
+                    last = Skip(
+                        SkipReason.NO_PRICE if "price" in str(exc) else SkipReason.NOT_LIQUIDATABLE, str(exc)
+                    )
                     continue
                 c, d = st.reserve_state[cid].configuration, st.reserve_state[did].configuration
                 out.append(

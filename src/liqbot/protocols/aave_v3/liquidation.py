@@ -20,6 +20,7 @@ from liqbot.core.errors import SkipError
 from liqbot.core.fixed import (
     MAX_UINT256,
     WAD,
+    MathRevertError,
     mul_div_ceil,
     percent_div,
     percent_div_ceil,
@@ -44,6 +45,8 @@ MIN_LEFTOVER_BASE = MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD // 2
 
 
 class AaveRevision(Enum):
+    """Whose LiquidationLogic rules apply: V3_0 for v3.0–v3.2, V3_3 for v3.3–v3.4, V3_5 for v3.5–v3.6."""
+
     V3_0 = "3.0"
     V3_3 = "3.3"
     V3_5 = "3.5"
@@ -85,6 +88,7 @@ class LiquidationInputs:
     liquidation_bonus: int  # bps, e.g. 10500 (eMode category's when it applies)
     liquidation_protocol_fee: int  # bps of the bonus
     stable_debt: int = 0  # StableDebtToken.balanceOf at that block (v3.0 / v3.1 only)
+    collateral_enabled: bool = True  # LT != 0 and the borrower uses the reserve as collateral
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,20 @@ def reserve_debt(rev: AaveRevision, i: LiquidationInputs) -> int:
 def _debt_in_base(rev: AaveRevision, amount: int, price: int, unit: int) -> int:
     if rev.directional_rounding:
         return mul_div_ceil(amount, price, unit)
-    return _u(amount * price) // unit
+    return _div(amount * price, unit)
 
 
 def _u(value: int) -> int:
     if value > MAX_UINT256:
-        raise LiquidationRevertError("overflow", "uint256 arithmetic overflow")
+        raise MathRevertError("uint256 overflow in LiquidationLogic")
     return value
+
+
+def _div(numerator: int, denominator: int) -> int:
+    """Checked `numerator / denominator` (a zero price or unit panics in Solidity too)."""
+    if denominator == 0:
+        raise MathRevertError("division by zero in LiquidationLogic")
+    return _u(numerator) // denominator
 
 
 def max_liquidatable_debt(rev: AaveRevision, i: LiquidationInputs) -> int:
@@ -154,7 +165,7 @@ def max_liquidatable_debt(rev: AaveRevision, i: LiquidationInputs) -> int:
         )
         return percent_mul(debt, factor)
     debt_base = _debt_in_base(rev, debt, i.debt_price, i.debt_unit)
-    collateral_base = _u(collateral_balance(rev, i) * i.collateral_price) // i.collateral_unit
+    collateral_base = _div(collateral_balance(rev, i) * i.collateral_price, i.collateral_unit)
     if (
         collateral_base >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
         and debt_base >= MIN_BASE_MAX_CLOSE_FACTOR_THRESHOLD
@@ -162,7 +173,7 @@ def max_liquidatable_debt(rev: AaveRevision, i: LiquidationInputs) -> int:
     ):
         half_total = percent_mul(i.total_debt_base, DEFAULT_LIQUIDATION_CLOSE_FACTOR)
         if debt_base > half_total:
-            return _u(half_total * i.debt_unit) // i.debt_price
+            return _div(half_total * i.debt_unit, i.debt_price)
     return debt
 
 
@@ -189,19 +200,19 @@ def calculate_available_collateral_to_liquidate(
     div_base = percent_div_floor if rev is AaveRevision.V3_7 else percent_div
     mul_fee = percent_mul_ceil if rev is AaveRevision.V3_7 else percent_mul
 
-    base_collateral = _u(debt_price * debt_to_cover * collateral_unit) // _u(collateral_price * debt_unit)
+    base_collateral = _div(debt_price * debt_to_cover * collateral_unit, _u(collateral_price * debt_unit))
     max_collateral = mul_bonus(base_collateral, liquidation_bonus)
     if max_collateral > collateral_balance:
         collateral_amount = collateral_balance
         debt_needed = div_needed(
-            _u(collateral_price * collateral_amount * debt_unit) // _u(debt_price * collateral_unit),
+            _div(collateral_price * collateral_amount * debt_unit, _u(debt_price * collateral_unit)),
             liquidation_bonus,
         )
     else:
         collateral_amount, debt_needed = max_collateral, debt_to_cover
     collateral_base = 0
     if rev in (AaveRevision.V3_3, AaveRevision.V3_5):
-        collateral_base = _u(collateral_amount * collateral_price) // collateral_unit
+        collateral_base = _div(collateral_amount * collateral_price, collateral_unit)
     fee = 0
     if liquidation_protocol_fee != 0:
         bonus_collateral = collateral_amount - div_base(collateral_amount, liquidation_bonus)
@@ -226,12 +237,14 @@ def quote_liquidation(
     receive_a_token: bool = False,
     sentinel_allows: bool | None = None,
 ) -> LiquidationQuote:
-    """executeLiquidationCall's amounts; raises LiquidationRevertError where the call would revert.
-
-    Reserve flags (active, paused, collateral enabled) are checked where the inputs are built."""
+    """executeLiquidationCall's amounts. Where the call would revert: LiquidationRevertError for a protocol
+    rule (checked in validateLiquidationCall's order), MathRevertError for arithmetic. Reserve flags (active,
+    paused) and, from v3.1, grace periods are the input builder's to check: the contract checks them first."""
     check_price_oracle_sentinel(rev, i.health_factor, sentinel_allows)
     if i.health_factor >= HEALTH_FACTOR_LIQUIDATION_THRESHOLD:
         raise LiquidationRevertError("HEALTH_FACTOR_NOT_BELOW_THRESHOLD", "45")
+    if not i.collateral_enabled:
+        raise LiquidationRevertError("COLLATERAL_CANNOT_BE_LIQUIDATED", "46")
     debt = reserve_debt(rev, i)
     if debt == 0:
         raise LiquidationRevertError("SPECIFIED_CURRENCY_NOT_BORROWED_BY_USER", "47")
@@ -264,7 +277,7 @@ def _check_dust(
     if c.debt_amount < debt and c.collateral_amount + c.protocol_fee < balance:
         debt_left = _debt_in_base(rev, debt - c.debt_amount, i.debt_price, i.debt_unit)
         left = balance - c.collateral_amount - c.protocol_fee
-        collateral_left = _u(left * i.collateral_price) // i.collateral_unit
+        collateral_left = _div(left * i.collateral_price, i.collateral_unit)
         if debt_left < MIN_LEFTOVER_BASE or collateral_left < MIN_LEFTOVER_BASE:
             detail = f"would leave {debt_left} debt and {collateral_left} collateral, base units"
             raise LiquidationRevertError("MUST_NOT_LEAVE_DUST", detail)
@@ -279,7 +292,7 @@ def _has_no_collateral_left(rev: AaveRevision, i: LiquidationInputs, c: Collater
         c.protocol_fee, i.collateral_index
     )
     consumed = min(consumed, i.collateral_scaled_balance)
-    consumed_base = _u(ray_mul_floor(consumed, i.collateral_index) * i.collateral_price) // i.collateral_unit
+    consumed_base = _div(ray_mul_floor(consumed, i.collateral_index) * i.collateral_price, i.collateral_unit)
     return consumed_base == i.total_collateral_base
 
 
@@ -311,8 +324,8 @@ def _treasury_fee(
         moved = ray_div(c.collateral_amount, idx)
     if moved == 0 and not receive_a_token:
         raise LiquidationRevertError("INVALID_BURN_AMOUNT", "25")
-    if moved > i.collateral_scaled_balance:
-        raise LiquidationRevertError("overflow", "collateral leg exceeds the scaled balance")
+    if moved > i.collateral_scaled_balance:  # the token's balance subtraction underflows
+        raise MathRevertError("the collateral leg exceeds the borrower's scaled balance")
     if c.protocol_fee == 0:
         return 0
     left = i.collateral_scaled_balance - moved

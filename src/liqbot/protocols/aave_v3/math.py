@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from liqbot.core.fixed import MAX_UINT256, percent_mul, ray_mul, wad_div
+from liqbot.core.fixed import MAX_UINT256, MathRevertError, percent_mul, ray_mul, wad_div
 from liqbot.protocols.aave_v3.liquidation import LiquidationInputs, LiquidationRevertError
 from liqbot.protocols.aave_v3.reserve import ReserveState, StableDebt, UserConfig
 
@@ -92,7 +92,7 @@ def user_debt_in_base(user: UserReserve, reserve: ReserveState, price: int, unit
 
 def _checked(value: int) -> int:
     if value > MAX_UINT256:
-        raise LiquidationRevertError("overflow", "uint256 arithmetic overflow")
+        raise MathRevertError("uint256 overflow in calculateUserAccountData")
     return value
 
 
@@ -144,15 +144,13 @@ def liquidation_inputs(
 ) -> LiquidationInputs:
     """Everything v3.0's executeLiquidationCall reads, at block.timestamp == timestamp.
 
-    Checks the reserve flags of ValidationLogic.validateLiquidationCall (active, not paused, collateral
-    enabled) and applies LiquidationLogic._getConfigurationData (eMode bonus and price source)."""
+    Checks the reserve flags that ValidationLogic.validateLiquidationCall checks first (active, not paused)
+    and applies LiquidationLogic._getConfigurationData (eMode bonus and price source)."""
     coll, debt = market.reserves[collateral_id], market.reserves[debt_id]
     if not (coll.configuration.active and debt.configuration.active):
         raise LiquidationRevertError("RESERVE_INACTIVE", "27")
     if coll.configuration.paused or debt.configuration.paused:
         raise LiquidationRevertError("RESERVE_PAUSED", "29")
-    if coll.configuration.liquidation_threshold == 0 or not user.config.is_using_as_collateral(collateral_id):
-        raise LiquidationRevertError("COLLATERAL_CANNOT_BE_LIQUIDATED", "46")
     if account is None:
         account = user_account_data(market, user, timestamp)
     bonus = coll.configuration.liquidation_bonus
@@ -181,4 +179,8 @@ def liquidation_inputs(
         liquidation_bonus=bonus,
         liquidation_protocol_fee=coll.configuration.liquidation_protocol_fee,
         stable_debt=d_bal.stable_debt.balance(timestamp),
+        collateral_enabled=(
+            coll.configuration.liquidation_threshold != 0
+            and user.config.is_using_as_collateral(collateral_id)
+        ),
     )

@@ -115,7 +115,12 @@ class UserConfig:
 
     def reserve_ids(self) -> list[int]:
         """Ids with either flag set, in the order GenericLogic visits them."""
-        return [i for i in range(MAX_RESERVES_COUNT) if (self.data >> (i << 1)) & 3]
+        ids, data, i = [], self.data, 0
+        while data:
+            if data & 3:
+                ids.append(i)
+            data, i = data >> 2, i + 1
+        return ids
 
     def with_flags(
         self, reserve_id: int, *, borrowing: bool | None = None, collateral: bool | None = None
@@ -142,10 +147,8 @@ def _elapsed(last_update_timestamp: int, current_timestamp: int) -> int:
 
 def calculate_linear_interest(rate: int, last_update_timestamp: int, current_timestamp: int) -> int:
     """MathUtils.calculateLinearInterest (with block.timestamp passed in)."""
-    result = rate * _elapsed(last_update_timestamp, current_timestamp)
-    if result > MAX_UINT256:
-        raise MathRevertError("calculateLinearInterest overflows")
-    return RAY + result // SECONDS_PER_YEAR
+    result = _checked(rate * _elapsed(last_update_timestamp, current_timestamp))
+    return _checked(RAY + result // SECONDS_PER_YEAR)
 
 
 def calculate_compounded_interest(rate: int, last_update_timestamp: int, current_timestamp: int) -> int:
