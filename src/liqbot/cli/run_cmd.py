@@ -47,5 +47,3 @@ def run(
         store.close()
         if server is not None:
             server.shutdown()
-
-
