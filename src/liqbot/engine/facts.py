@@ -58,10 +58,12 @@ async def read_sequencer(
         return None
     f = fn("PriceFeed", "latestRoundData")
     try:
-        _r, answer, started, _u, _a = f.decode(
+        # Aave's PriceOracleSentinel times the grace period from updatedAt (4th field), not startedAt:
+        # mirror what the protocol checks, since that is what decides whether the call reverts.
+        _r, answer, _started, updated, _a = f.decode(
             await client.eth_call(chain.sequencer_uptime_feed, f.encode(), block)
         )
-        return SequencerStatus(int(answer), int(started), chain.sequencer_grace_period_s, rule)
+        return SequencerStatus(int(answer), int(updated), chain.sequencer_grace_period_s, rule)
     except RpcError:
         return SequencerStatus(None, None, chain.sequencer_grace_period_s, rule)
 
