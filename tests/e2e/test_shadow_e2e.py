@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from web3.exceptions import ContractLogicError
 
 from liqbot.config import load_config
+from liqbot.contracts import abi
 from liqbot.core.types import SkipReason
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.harness.devnet import manager
@@ -76,7 +78,16 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
         liquidatable = {u for u, hf in truth.items() if hf < WAD}
         assert len(liquidatable) > 20
         lower_truth = {u.lower(): hf for u, hf in truth.items()}
-        rows = store.list(limit=10_000)
+        all_rows = store.list(limit=10_000)
+        rows = [r for r in all_rows if r.protocol == "aave_v3"]
+        morpho_rows = [r for r in all_rows if r.protocol == "morpho_blue"]
+        morpho_truth = _morpho_truth(devnet, shock_block)
+        assert morpho_truth, "the crash makes Morpho positions liquidatable too"
+        assert {r.borrower.lower() for r in morpho_rows} == {u.lower() for u in morpho_truth}
+        m_market = devnet.addresses()["morpho"]["markets"][0]["id"]
+        for r in morpho_rows:
+            assert r.detected_block == shock_block and r.market == m_market
+            assert r.status is AttemptStatus.SHADOWED or (r.reason or "").startswith("below_min_profit")
         by_borrower = {r.borrower.lower(): r for r in rows}
         assert len(by_borrower) == len(rows), "one row per position per episode"
         assert set(by_borrower) == {u.lower() for u in liquidatable}, "every liquidatable one, no healthy one"
@@ -98,7 +109,7 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
         victim_row = by_borrower[str(outcomes["victim"]).lower()]
         assert victim_row.outcome == "liquidated_by_other"
         assert victim_row.outcome_block == outcomes["block"] and victim_row.outcome_tx
-        assert all(r.outcome == "still_open" for r in rows if r.id != victim_row.id), (
+        assert all(r.outcome == "still_open" for r in all_rows if r.id != victim_row.id), (
             "none 'never' liquidatable"
         )
         sample = metrics.registry.get_sample_value(
@@ -137,3 +148,24 @@ def _liquidate_one(devnet: manager.Devnet) -> str:
     )
     rpc.transact(fn, sender=LIQUIDATOR)
     return victim
+
+
+def _morpho_truth(devnet: manager.Devnet, block: int) -> set[str]:
+    """Morpho's own verdict: a 1-wei liquidate reverts 'position is healthy' exactly when it is healthy."""
+    rpc, a = devnet.rpc(), devnet.addresses()
+    m = a["morpho"]["markets"][0]
+    params = (m["loan_token"], m["collateral_token"], m["oracle"], m["irm"], m["lltv"])
+    morpho = rpc.w3.eth.contract(address=a["morpho"]["morpho"], abi=abi("Morpho"))
+    out = set()
+    for b in manager.borrowers(devnet):
+        if b["protocol"] != "morpho_blue":
+            continue
+        try:
+            morpho.functions.liquidate(params, b["address"], 1, 0, b"").call(
+                {"from": LIQUIDATOR}, block_identifier=block
+            )
+            out.add(b["address"])
+        except ContractLogicError as exc:
+            if "position is healthy" not in str(exc):
+                out.add(b["address"])
+    return out

@@ -103,7 +103,7 @@ class Decider:
         attempt_id = self.store.record_detected(
             chain_id=adapter.chain_id,
             protocol=adapter.protocol,
-            market=adapter.market_id,
+            market=opt.market if opt else adapter.market_id,
             borrower=borrower,
             mode="shadow",
             collateral_asset=opt.collateral_asset if opt else ZERO,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 
 import structlog
@@ -21,6 +22,7 @@ from liqbot.engine.reconcile import Reconciler
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
+from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import SequencerRule
@@ -50,7 +52,18 @@ def build_adapters(
                 AaveV3Adapter(client, provider, chain.block_time_s),
             )
         )
-    for name in ("morpho_blue", "compound_v3"):
+    if p.morpho_blue.enabled:
+        mb = p.morpho_blue
+        if mb.morpho is None:
+            raise ConfigError(f"{config_file}: chains[{chain.name}].protocols.morpho_blue.morpho is required")
+        # The stream name carries the watched markets: adding a market later starts a fresh discovery.
+        markets = ",".join(sorted(m.lower() for m in mb.markets)) or "all"
+        tag = hashlib.sha256(markets.encode()).hexdigest()[:10]
+        adapter = MorphoBlueAdapter(
+            client, mb.morpho, mb.markets, deploy_block=mb.start_block, block_time_s=chain.block_time_s
+        )
+        out.append((f"morpho_blue:{mb.morpho.lower()}:{tag}", mb.start_block, adapter))
+    for name in ("compound_v3",):
         if getattr(p, name).enabled:
             raise ConfigError(
                 f"{config_file}: chains[{chain.name}].protocols.{name} is enabled but its adapter is not "
@@ -143,7 +156,9 @@ class ChainPipeline:
         decimals: dict[str, int] = {}
         for ad in self.adapters:
             for asset, (dec, source) in ad.assets().items():
-                book[asset.lower()], decimals[asset.lower()] = source, dec
+                decimals[asset.lower()] = dec
+                if int(source, 16) != 0:  # Morpho oracles give ratios only: keep a market's real USD feed
+                    book[asset.lower()] = source
         wn = self.chain.contracts.wrapped_native
         prices = await read_prices(self.client, FeedBook(book), self.cfg.thresholds.max_price_age_s, block)
         if wn is not None and wn.lower() not in book:

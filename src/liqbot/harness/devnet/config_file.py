@@ -38,9 +38,8 @@ def chain_section(run: ChainRun, a: dict[str, Any]) -> dict[str, Any]:
                 "pool_addresses_provider": a["aave"]["pool_addresses_provider"],
                 "start_block": 0,
             },
-            # Off until the Morpho adapter lands (it would refuse to run, failing closed).
             "morpho_blue": {
-                "enabled": False,
+                "enabled": True,
                 "morpho": a["morpho"]["morpho"],
                 "start_block": 0,
                 "markets": [m["id"] for m in a["morpho"]["markets"]],

@@ -53,12 +53,13 @@ def opportunities_table(devnet: manager.Devnet, chain: str, db_url: str, limit: 
 
     with open_store(db_url, create=False) as store:
         rows = store.list(limit=100_000)
-    truth = [p for p in health(devnet, chain) if p.protocol == "aave_v3" and p.health_factor < WAD]
-    found = {r.borrower.lower() for r in rows}
-    missed = [p for p in truth if p.borrower.lower() not in found]
+    truth = [p for p in health(devnet, chain) if p.health_factor < WAD]
+    found = {(r.protocol, r.borrower.lower()) for r in rows}
+    missed = [p for p in truth if (p.protocol, p.borrower.lower()) not in found]
     shadowed = [r for r in rows if r.status == "shadowed"]
     latencies = [r.detection_latency_ms for r in rows if r.detection_latency_ms is not None]
     table = Table(
+        "protocol",
         "borrower",
         "HF",
         "expected profit $",
@@ -71,6 +72,7 @@ def opportunities_table(devnet: manager.Devnet, chain: str, db_url: str, limit: 
         hf = f"{r.health_factor / WAD:.4f}" if r.health_factor is not None else "-"
         status = r.status if r.status == "shadowed" else f"{r.status}: {(r.reason or '').split(':')[0]}"
         table.add_row(
+            r.protocol,
             r.borrower[:10] + "…",
             hf,
             f"{r.expected_profit_usd:,.2f}",
@@ -79,7 +81,10 @@ def opportunities_table(devnet: manager.Devnet, chain: str, db_url: str, limit: 
             str(r.detection_latency_ms),
         )
     summary = Table("what", "value", title="summary")
-    summary.add_row("Aave positions liquidatable on chain", str(len(truth)))
+    for proto in ("aave_v3", "morpho_blue"):
+        n_truth = sum(p.protocol == proto for p in truth)
+        n_found = sum(r.protocol == proto for r in rows)
+        summary.add_row(f"{proto}: liquidatable on chain / decided", f"{n_truth} / {n_found}")
     summary.add_row("decisions recorded", str(len(rows)))
     summary.add_row("opportunities (simulated OK, shadowed)", str(len(shadowed)))
     summary.add_row("liquidatable positions missed", str(len(missed)))
