@@ -124,3 +124,39 @@ def test_snapshot_then_events_match_the_chain(devnet: manager.Devnet, chain: Dev
         await client.close()
 
     asyncio.run(run())
+
+
+def test_per_block_oracle_check_catches_a_price_moved_without_an_event(
+    devnet: manager.Devnet, chain: DevnetRpc
+) -> None:
+    """A source whose answer changes with no AnswerUpdated (an adapter, a proxy re-pointed): the per-block
+    getAssetsPrices check corrects the local price, and every HF still equals the chain's."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    a = devnet.addresses()
+
+    async def run() -> None:
+        client = ChainClient(devnet.chains[0].url, devnet.chains[0].chain_id)
+        sync = AaveMarketSync(client, a["aave"]["pool_addresses_provider"])
+        await sync.bootstrap(0, await client.block_number())
+        feed = a["tokens"]["WETH"]["feed"]
+        round_id = chain.contract(FEED_ROUND_ABI, feed).functions.latestRound().call()
+        slot = keccak(encode(["uint256", "uint256"], [round_id, 3]))  # rounds[roundId].answer (PriceFeed.sol)
+        chain.call(
+            "anvil_setStorageAt", feed, "0x" + slot.hex(), "0x" + (2_100 * 10**8).to_bytes(32, "big").hex()
+        )
+        chain.mine()
+        await sync.advance(await client.block_number())
+        assert sync.price_corrections == 1
+        users = sorted(sync.users)
+        assert _local_view(sync, users) == _chain_view(chain, a["aave"]["pool"], users)
+        await client.close()
+
+    asyncio.run(run())
+
+
+FEED_ROUND_ABI = [
+    {"name": "latestRound", "type": "function", "stateMutability": "view", "inputs": [],
+     "outputs": [{"name": "", "type": "uint80"}]},
+]  # fmt: skip

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from liqbot.chain.abi_call import fn
 from liqbot.chain.client import ChainClient
 from liqbot.chain.logs import backfill
 from liqbot.protocols.aave_v3 import events as ev
@@ -24,6 +25,7 @@ class AaveMarketSync:
     state: AaveState | None = None
     parts: dict[str, str] = field(default_factory=dict)
     users: set[str] = field(default_factory=set)
+    price_corrections: int = 0  # prices the per-block oracle check had to fix (events missed them)
 
     def watched_addresses(self) -> list[str]:
         """Every emitter whose logs move the state: pool, tokens, price sources, configurator, provider."""
@@ -32,12 +34,13 @@ class AaveMarketSync:
             self.parts["pool"],
             self.parts["configurator"],
             self.parts["provider"],
+            self.parts["oracle"],  # AssetSourceUpdated: a source changed, reload the market
             *self.state.token_addresses(),
             *self.state.price_sources(),
         ]
 
     def config_sources(self) -> frozenset[str]:
-        return frozenset({self.parts["configurator"], self.parts["provider"]})
+        return frozenset({self.parts["configurator"], self.parts["provider"], self.parts["oracle"]})
 
     async def bootstrap(
         self,
@@ -91,7 +94,26 @@ class AaveMarketSync:
         st.block = to_block
         st.timestamp = stamps.get(to_block) or int((await self.client.block(to_block))["timestamp"], 16)
         await self._repair()
+        await self.check_prices()
         return changed
+
+    async def check_prices(self) -> int:
+        """One AaveOracle.getAssetsPrices per block: catches sources that move without an event we follow
+        (adapters, proxies whose aggregator changed). Returns how many prices it had to correct."""
+        assert self.state is not None
+        st = self.state
+        ids = sorted(st.reserves)
+        f = fn("AaveOracle", "getAssetsPrices")
+        raw = await self.client.eth_call(
+            self.parts["oracle"], f.encode([st.reserves[i].asset for i in ids]), st.block
+        )
+        fixed = 0
+        for rid, price in zip(ids, f.decode_one(raw), strict=True):
+            if st.prices.get(rid) != int(price):
+                st.prices[rid] = int(price)
+                fixed += 1
+        self.price_corrections += fixed
+        return fixed
 
     async def _timestamps(self, lo: int, hi: int, logs: list[dict[str, Any]]) -> dict[int, int]:
         blocks = sorted({int(x["blockNumber"], 16) for x in logs} | {hi})
