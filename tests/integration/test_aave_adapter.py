@@ -67,3 +67,41 @@ def test_shock_finds_exactly_the_liquidatable_and_options_match_a_real_liquidati
     repaid = before_d - balance(chain, option.debt_asset, LIQUIDATOR)
     seized = balance(chain, option.collateral_asset, LIQUIDATOR) - before_c
     assert (repaid, seized) == (option.debt_to_cover, option.collateral_to_liquidator), debt_sym
+
+
+def test_watch_list_catches_interest_only_crossings_between_full_screens(
+    devnet: manager.Devnet, chain: DevnetRpc
+) -> None:
+    """A position pushed to HF ≈ 1.00002 by a price move, then 30 days of interest with no event touching
+    it: the next block's exact watch-list check reports it, though no full re-screen is due."""
+    a = devnet.addresses()
+    pool = a["aave"]["pool"]
+    seeded = book(devnet)
+    hfs = _chain_hf(chain, pool, [u for u, b in seeded.items() if b["protocol"] == "aave_v3"])
+    target = next(
+        u for u, hf in sorted(hfs.items(), key=lambda x: x[1])
+        if set(seeded[u]["collateral"]) == {"WETH"} and hf > WAD
+    )  # fmt: skip
+
+    async def run() -> tuple[dict[str, int], dict[str, int]]:
+        client = ChainClient(devnet.chains[0].url, devnet.chains[0].chain_id)
+        adapter = AaveV3Adapter(client, a["aave"]["pool_addresses_provider"], block_time_s=1)
+        await adapter.bootstrap(0, await client.block_number(), [], None)
+        pct = (1.00002 * WAD / hfs[target] - 1) * 100
+        manager.do_shock(devnet, "WETH", pct)
+        first = await adapter.advance(await client.block_number(), await _logs(client, adapter))
+        chain.call("evm_increaseTime", 30 * 86400)
+        chain.mine()
+        second = await adapter.advance(await client.block_number(), await _logs(client, adapter))
+        await client.close()
+        return first.liquidatable, second.liquidatable
+
+    first, second = asyncio.run(run())
+    assert target not in first, "still (barely) healthy right after the price move"
+    assert target in second, "interest alone pushed it under 1"
+    truth = {u: hf for u, hf in _chain_hf(chain, pool, list(seeded)).items() if hf < WAD}
+    assert second == truth
+
+
+async def _logs(client: ChainClient, adapter: AaveV3Adapter) -> list[dict[str, object]]:
+    return await client.get_logs(adapter.block + 1, await client.block_number(), adapter.watched_addresses())

@@ -27,7 +27,10 @@ MAX_UINT = 2**256 - 1
 # Aave truncates each asset's value to a base unit and the weighted LT to whole bps, so its HF can sit up
 # to ~1/avg_LT_bps below the float model (see screener.py): screen a little above 1, then confirm exactly.
 SCREEN_THRESHOLD = 1.0 + 3e-4
-FULL_RESCREEN_EVERY = 1  # blocks between full re-screens (interest accrual moves every position a little)
+# Interest moves every HF by ~1e-9 per second: a full re-screen once a minute, with the positions near 1 on a
+# watch list checked exactly every block, misses nothing; prices and balances are handled as they change.
+FULL_RESCREEN_S = 60.0
+WATCH_BELOW = WAD + WAD // 1000
 
 _REVERT_REASONS = {
     "HEALTH_FACTOR_NOT_BELOW_THRESHOLD": SkipReason.NOT_LIQUIDATABLE,
@@ -48,7 +51,9 @@ class AaveV3Adapter(ProtocolAdapter):
         self.sync = AaveMarketSync(client, provider)
         self.block_time_s = block_time_s
         self.screener: Screener | None = None
+        self._full_every = max(1, round(FULL_RESCREEN_S / block_time_s))
         self._blocks_since_full = 0
+        self._watch: set[int] = set()
 
     # --- interface --------------------------------------------------------------------------------------
     @property
@@ -93,16 +98,21 @@ class AaveV3Adapter(ProtocolAdapter):
         self._build_screen()
 
     async def advance(self, to_block: int, logs: list[dict[str, Any]]) -> Advance:
-        before = dict(self.state.prices)
+        """Per block: holders of repriced assets, users the block touched and the near-threshold watch list
+        are screened; everyone is re-screened every FULL_RESCREEN_S (interest accrual is slow)."""
+        before_state, before = self.sync.state, dict(self.state.prices)
         changed = await self.sync.advance(to_block, logs)
         st = self.state
+        if st is not before_state:  # the market was reloaded (a configuration change): rebuild the screen
+            self._build_screen()
+            self._blocks_since_full = self._full_every
         repriced = {st.reserves[r].asset for r, p in st.prices.items() if before.get(r) != p}
         sc = self._screen()
         for user in changed:
             self._load_user(sc, user)
         self._blocks_since_full += 1
-        candidates: set[int] = set()
-        if self._blocks_since_full >= FULL_RESCREEN_EVERY or st.needs_reload:
+        candidates: set[int] = set(self._watch)
+        if self._blocks_since_full >= self._full_every:
             self._set_factors(sc)
             candidates.update(int(i) for i in sc.screen(SCREEN_THRESHOLD))
             self._blocks_since_full = 0
@@ -116,10 +126,12 @@ class AaveV3Adapter(ProtocolAdapter):
             idx = sc.index_of(user)
             if idx is not None and sc.health(idx) < SCREEN_THRESHOLD:
                 candidates.add(idx)
-        liquidatable = {}
+        liquidatable, self._watch = {}, set()
         for idx in candidates:
             user = str(sc.key_of(idx))
             hf = st.account_data(user).health_factor
+            if hf < WATCH_BELOW:
+                self._watch.add(idx)  # checked exactly every block until it is clearly healthy again
             if hf < WAD:
                 liquidatable[user] = hf
         return Advance(changed, repriced, liquidatable)
@@ -200,6 +212,7 @@ class AaveV3Adapter(ProtocolAdapter):
         st = self.state
         n_assets = max(st.reserves) + 1 if st.reserves else 1
         n_cats = max([0, *st.emode]) + 1
+        self._watch = set()  # dense indexes of the old screen mean nothing in the new one
         self.screener = sc = Screener(n_assets, n_cats, capacity=max(1024, len(st.users) * 2))
         self._set_factors(sc)
         keys = sorted(st.users)
@@ -266,6 +279,4 @@ class AaveV3Adapter(ProtocolAdapter):
             sc.set_collateral_factors(cf)
             sc.set_debt_factors(df)
         else:
-            for k in range(sc.n_categories):
-                sc.set_collateral_factor(only, k, float(cf[only, k]))
-            sc.set_debt_factor(only, float(df[only]))
+            sc.set_asset_factors(only, cf[only], float(df[only]))
