@@ -27,6 +27,7 @@ class SkipReason(StrEnum):
     DUST = "dust"  # the protocol's leftover-dust rule would revert this amount
     SIMULATION_FAILED = "simulation_failed"  # eth_call of the liquidation reverted
     ADAPTER_DISABLED = "adapter_disabled"  # protocol adapter not finished / disabled
+    NO_LIQUIDITY = "no_liquidity"  # no flash source (or inventory) can fund the repayment
 
 
 @dataclass(frozen=True)
