@@ -515,3 +515,33 @@ def test_tracked_accounts_round_trip_and_dedupe(store: Store) -> None:
     assert sorted(a.lower() for a in loaded) == sorted(a.lower() for a in accounts)
     assert len(load_accounts(store, 1, "aave_v3:0xpool")) == 5
     assert load_accounts(store, 31337, "morpho_blue:0xid") == []
+
+
+# ---- kill switch ------------------------------------------------------------------------------------------
+
+
+def test_kill_switch_persists_across_restarts_and_instances(db_url: str, tmp_path: Path) -> None:
+    from liqbot.risk import killswitch as ks
+
+    a, b = open_store(db_url), open_store(db_url)  # two bot instances on one database
+    try:
+        assert ks.blocking(a, "base") is None
+        ks.engage(a, "base", "revert rate 40% over 20 attempts", "auto:revert_rate")
+        assert (got := ks.blocking(b, "base")) is not None and got.reason.startswith("revert rate")
+        assert ks.blocking(b, "arbitrum") is None, "a chain's switch stops only that chain"
+        with pytest.raises(ValueError, match="by hand"):
+            ks.release(b, "base", "auto release", "auto:cooldown")
+        a.close()
+        a = open_store(db_url)  # a restart: the state comes back from the database
+        assert ks.status(a, "base").engaged
+        ks.engage(a, ks.GLOBAL, "incident 42", "cli:ops")
+        assert (g := ks.blocking(b, "arbitrum")) is not None and g.scope == ks.GLOBAL
+        ks.release(b, ks.GLOBAL, "incident closed", "cli:ops")
+        ks.release(b, "base", "fixed the router", "cli:ops")
+        assert ks.blocking(a, "base") is None and ks.blocking(a, "arbitrum") is None
+        stop = tmp_path / "STOP"
+        stop.write_text("maintenance window")
+        assert (f := ks.blocking(a, "base", stop)) is not None and f.reason == "maintenance window"
+    finally:
+        a.close()
+        b.close()

@@ -225,6 +225,21 @@ class TrackedAccountRow(Base):
     account: Mapped[str] = mapped_column(String(42), primary_key=True)  # lowercase 0x-hex
 
 
+class KillSwitchEventRow(Base):
+    """Every engage and release, never updated: the switch's state is the newest event per scope."""
+
+    __tablename__ = "kill_switch_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    scope: Mapped[str] = mapped_column(String(64), index=True)  # "global" or a chain name
+    engaged: Mapped[bool] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))  # "cli:<user>", "auto:<rule>", "file:<path>"
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt as read; detached from any session. Field meanings are on AttemptRow."""
