@@ -46,6 +46,7 @@ def chain_section(run: ChainRun, a: dict[str, Any]) -> dict[str, Any]:
             },
             "compound_v3": {"enabled": False, "comets": []},
         },
+        "executor": a.get("executor"),
     }
 
 

@@ -14,6 +14,7 @@ from liqbot.harness.devnet.deploy_more import (
     deploy_multicall3,
     deploy_safe,
 )
+from liqbot.harness.devnet.executor import deploy_executor_on_devnet
 from liqbot.harness.devnet.paths import contracts_dir
 from liqbot.harness.devnet.rpc import ADMIN, LIQUIDATOR, WHALE, DevnetRpc
 
@@ -32,7 +33,9 @@ def deploy_all(rpc: DevnetRpc, *, l2: bool, grace_period_s: int) -> dict[str, An
         l2_info["gas_price_oracle"] = deploy_gas_price_oracle(rpc, own)
     uniswap = deploy_uniswap(rpc, tokens)
     morpho = deploy_morpho(rpc, morpho_build, tokens)
+    executor = deploy_executor_on_devnet(rpc, {"safe": safe, "uniswap": uniswap})
     return {
+        "executor": executor,
         "chain_id": chain_id,
         "l2": l2_info,
         "accounts": {"admin": ADMIN, "whale": WHALE, "liquidator": LIQUIDATOR},

@@ -82,9 +82,9 @@ def _cache_key() -> str:
     for pkg in _NPM:
         h.update((npm_package(pkg) / "package.json").read_bytes())
     here = Path(__file__).parent
-    for f in sorted(
-        [*here.glob("deploy*.py"), here / "spec.py", *(contracts_dir() / "devnet").glob("*.sol")]
-    ):
+    deps = [*here.glob("deploy*.py"), here / "spec.py", here / "executor.py"]
+    deps += [*(contracts_dir() / "devnet").glob("*.sol"), contracts_dir() / "build" / "LiqExecutor.json"]
+    for f in sorted(deps):
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
