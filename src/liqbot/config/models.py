@@ -211,7 +211,13 @@ SignerConfig = Annotated[EnvSignerConfig | KeystoreSignerConfig, Field(discrimin
 class ExecutionConfig(_Model):
     mode: Literal["shadow", "funds", "flash"] = "shadow"
     signer: SignerConfig | None = None
+    extra_signers: tuple[SignerConfig, ...] = Field(
+        (), description="More signer lanes per chain, so one stuck transaction never blocks the others."
+    )
     treasury: Address | None = Field(None, description="Safe that receives profits.")
+    profit_to_treasury: bool = Field(False, description="Send each liquidation's profit to the treasury.")
+    slippage_bps: Whole = Field(50, ge=0, le=2_000, description="Swap floor below the quote, in bps.")
+    stop_file: Path | None = Field(None, description="While this file exists nothing is sent (kill switch).")
 
 
 class ThresholdsConfig(_Model):
