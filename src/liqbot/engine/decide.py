@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
+from liqbot.core.errors import LiqbotError
 from liqbot.core.types import LiquidationOption, Opportunity, Skip
 from liqbot.engine.facts import FactGatherer
+from liqbot.execution.live import LiveExecutor
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.store import AttemptStatus, Store
 from liqbot.strategy.gates import PricePoint, SequencerPhase, SequencerRule, sequencer_phase
-from liqbot.strategy.pricing import FlashTerms, SequencerStatus, StrategyConfig, evaluate
+from liqbot.strategy.pricing import FlashTerms, MarketFacts, SequencerStatus, StrategyConfig, evaluate
 from liqbot.telemetry.metrics import Metrics
 
+Executor = ShadowExecutor | LiveExecutor
 log = structlog.get_logger("liqbot.decide")
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -47,52 +50,118 @@ class Decider:
         store: Store,
         metrics: Metrics,
         facts: FactGatherer,
-        executor: ShadowExecutor,
+        executor: Executor,
         cfg: StrategyConfig,
     ) -> None:
         self.store, self.metrics, self.facts, self.executor, self.cfg = store, metrics, facts, executor, cfg
         self.episodes: dict[tuple[str, str], int] = {}  # (protocol, borrower) → attempt id while liquidatable
         self.found: list[dict[str, Any]] = []  # decisions of this process, for reports
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.facts_now: MarketFacts | None = None  # the facts of the block being decided
 
     async def decide(
-        self, adapter: ProtocolAdapter, liquidatable: dict[str, int], ctx: BlockContext
-    ) -> list[tuple[int, str]]:
-        """Record a decision for every position that became liquidatable; return (attempt id, borrower)."""
-        proto = adapter.protocol
-        for key in [k for k in self.episodes if k[0] == proto and k[1] not in liquidatable]:
-            del self.episodes[key]  # healthy again or liquidated: the next dip is a new episode
-        fresh = {b: hf for b, hf in liquidatable.items() if (proto, b) not in self.episodes}
-        if not fresh:
-            return []
+        self, batches: list[tuple[ProtocolAdapter, dict[str, int]]], ctx: BlockContext
+    ) -> list[tuple[ProtocolAdapter, int, str]]:
+        """Record a decision for every position that became liquidatable in this block, across every
+        adapter of the chain at once (their swaps may share pools); return (adapter, attempt id, borrower)."""
+        pending: list[tuple[ProtocolAdapter, dict[str, int], dict[str, list[LiquidationOption] | Skip]]] = []
+        facts_of: dict[str, MarketFacts] = {}
         now = ctx.block_timestamp + max(1, int(ctx.block_time_s))
         allows = sentinel_allows(ctx.sequencer, now)
-        per_borrower: dict[str, list[LiquidationOption] | Skip] = {
-            b: adapter.options(b, sentinel_allows=allows) for b in fresh
-        }
-        options = [o for v in per_borrower.values() if isinstance(v, list) for o in v]
-        facts = None
-        if options:
-            seq = ctx.sequencer
-            if seq is not None and proto == "aave_v3":
-                seq = SequencerStatus(
-                    seq.answer, seq.started_at, seq.grace_period_s, SequencerRule.AAVE_SENTINEL
-                )
-            sample = adapter.liquidation_call(options[0], ZERO)
-            flash = FlashTerms(adapter.flash_premium_bps)
-            facts = await self.facts.gather(options, ctx.prices, ctx.decimals, now, seq, flash, sample)
-        results: dict[str, Opportunity | Skip] = {}
-        for borrower, got in per_borrower.items():
-            if isinstance(got, Skip):
-                results[borrower] = got
-            else:
-                assert facts is not None  # gathered whenever any borrower has options
-                results[borrower] = evaluate(got, facts, self.cfg).result
+        for adapter, liquidatable in batches:
+            proto = adapter.protocol
+            for key in [k for k in self.episodes if k[0] == proto and k[1] not in liquidatable]:
+                del self.episodes[key]  # healthy again or liquidated: the next dip is a new episode
+            fresh = {b: hf for b, hf in liquidatable.items() if (proto, b) not in self.episodes}
+            if not fresh:
+                continue
+            per: dict[str, list[LiquidationOption] | Skip] = {
+                b: adapter.options(b, sentinel_allows=allows) for b in fresh
+            }
+            options = [o for v in per.values() if isinstance(v, list) for o in v]
+            if options:
+                facts_of[proto] = await self._facts(adapter, options, ctx, now)
+            pending.append((adapter, fresh, per))
+        results = self._evaluate(pending, facts_of)
+        results, facts_of = await self._crowd(pending, results, facts_of, ctx.block)
+        if facts_of:
+            self.facts_now = next(iter(facts_of.values()))
         # Most valuable first; simulations overlap (each awaits the node), database writes stay in order.
-        order = sorted(fresh, key=lambda b: _value(results[b]), reverse=True)
-        ids = await asyncio.gather(*(self._record(adapter, b, fresh[b], results[b], ctx) for b in order))
-        for b, attempt_id in zip(order, ids, strict=True):
-            self.episodes[(proto, b)] = attempt_id
-        return list(zip(ids, order, strict=True))
+        flat = [
+            (adapter, b, fresh[b], r[b])
+            for (adapter, fresh, _), (_, r) in zip(pending, results, strict=True)
+            for b in fresh
+        ]
+        flat.sort(key=lambda x: _value(x[3]), reverse=True)
+        ids = await asyncio.gather(*(self._record(a, b, hf, res, ctx) for a, b, hf, res in flat))
+        out = []
+        for (adapter, b, _, _), attempt_id in zip(flat, ids, strict=True):
+            self.episodes[(adapter.protocol, b)] = attempt_id
+            out.append((adapter, attempt_id, b))
+        return out
+
+    async def _crowd(
+        self,
+        pending: list[tuple[ProtocolAdapter, dict[str, int], dict[str, list[LiquidationOption] | Skip]]],
+        results: list[tuple[ProtocolAdapter, dict[str, Opportunity | Skip]]],
+        facts_of: dict[str, MarketFacts],
+        block: int,
+    ) -> tuple[list[tuple[ProtocolAdapter, dict[str, Opportunity | Skip]]], dict[str, MarketFacts]]:
+        """Our own swaps of one block share pools: price each as if it lands last in its pool. Choices may
+        move to other pools (up to 3 rounds); then they are frozen and priced once more against exactly the
+        final set, so no swap floor rests on a quote for a pool emptier than the one it will meet."""
+        base_of = dict(facts_of)
+
+        async def priced(opps: list[Opportunity]) -> dict[str, MarketFacts]:
+            base = next(iter(base_of.values()))
+            crowded = await self.facts.crowded(base, opps, block)
+            return {p: replace(f, quotes={**f.quotes, **crowded.quotes}) for p, f in base_of.items()}
+
+        opps = _opportunities(results)
+        for _ in range(3):
+            if not opps:
+                return results, facts_of
+            facts_of = await priced(opps)
+            results = self._evaluate(pending, facts_of)
+            again = _opportunities(results)
+            settled, opps = _swaps(again) == _swaps(opps), again
+            if settled:
+                break
+        frozen = [
+            (a, fresh, {b: [r.option] if isinstance(r, Opportunity) else per[b] for b, r in res.items()})
+            for (a, fresh, per), (_, res) in zip(pending, results, strict=True)
+        ]
+        facts_of = await priced(opps)
+        results = self._evaluate(frozen, facts_of)
+        self.facts.commit(_opportunities(results), block)
+        return results, facts_of
+
+    async def _facts(
+        self, adapter: ProtocolAdapter, options: list[LiquidationOption], ctx: BlockContext, now: int
+    ) -> MarketFacts:
+        seq = ctx.sequencer
+        if seq is not None:
+            rule = SequencerRule.AAVE_SENTINEL if adapter.protocol == "aave_v3" else SequencerRule.NO_SENTINEL
+            seq = SequencerStatus(seq.answer, seq.started_at, seq.grace_period_s, rule)
+        sample = adapter.liquidation_call(options[0], ZERO)
+        flash = FlashTerms(adapter.flash_premium_bps)
+        return await self.facts.gather(options, ctx.prices, ctx.decimals, now, seq, flash, sample)
+
+    def _evaluate(
+        self,
+        pending: list[tuple[ProtocolAdapter, dict[str, int], dict[str, list[LiquidationOption] | Skip]]],
+        facts_of: dict[str, MarketFacts],
+    ) -> list[tuple[ProtocolAdapter, dict[str, Opportunity | Skip]]]:
+        out = []
+        for adapter, _fresh, per in pending:
+            res: dict[str, Opportunity | Skip] = {}
+            for borrower, got in per.items():
+                if isinstance(got, Skip):
+                    res[borrower] = got
+                else:
+                    res[borrower] = evaluate(got, facts_of[adapter.protocol], self.cfg).result
+            out.append((adapter, res))
+        return out
 
     async def _record(
         self, adapter: ProtocolAdapter, borrower: str, hf: int, result: Opportunity | Skip, ctx: BlockContext
@@ -105,7 +174,7 @@ class Decider:
             protocol=adapter.protocol,
             market=opt.market if opt else adapter.market_id,
             borrower=borrower,
-            mode="shadow",
+            mode=self.executor.mode,
             collateral_asset=opt.collateral_asset if opt else ZERO,
             debt_asset=opt.debt_asset if opt else ZERO,
             debt_to_cover=opt.debt_to_cover if opt else 0,
@@ -136,16 +205,58 @@ class Decider:
             row |= {"status": "skipped", "reason": result.reason.value, "profit": p}
         else:
             self.metrics.opportunities.labels(ctx.chain, adapter.protocol, self.executor.mode).inc()
-            done = await self.executor.execute(adapter, result, attempt_id)
-            row |= {
-                "status": "shadowed" if done.simulated else "skipped",
-                "reason": done.reason,
-                "profit": result.profit.net_usd,
-            }
+            row |= {"profit": result.profit.net_usd}
+            if self.executor.background:  # sending waits for inclusion: never hold up the next block
+                task = asyncio.create_task(self._send(adapter, result, attempt_id, row, ctx))
+                self.inflight.add(task)
+                task.add_done_callback(self.inflight.discard)
+                return attempt_id
+            done = await self.executor.execute(adapter, result, attempt_id, self.facts_now)
+            row |= {"status": done.status, "reason": done.reason}
         log.info("decision", chain=ctx.chain, **{k: str(v) for k, v in row.items()})
         self.found.append(row)
         return attempt_id
 
+    async def _send(
+        self,
+        adapter: ProtocolAdapter,
+        opp: Opportunity,
+        attempt_id: int,
+        row: dict[str, Any],
+        ctx: BlockContext,
+    ) -> None:
+        try:
+            done = await self.executor.execute(adapter, opp, attempt_id, self.facts_now)
+            row |= {"status": done.status, "reason": done.reason}
+        except LiqbotError as exc:  # recorded by the sender; the bot goes on with other positions
+            row |= {"status": "error", "reason": str(exc)}
+            log.error("send failed", attempt=attempt_id, error=str(exc))
+        self.metrics.attempts.labels(ctx.chain, adapter.protocol, str(row.get("status"))).inc()
+        log.info("outcome", chain=ctx.chain, **{k: str(v) for k, v in row.items()})
+        self.found.append(row)
+
+    async def drain(self) -> None:
+        """Wait for every send in flight (SIGTERM: finish tracking what left, start nothing new)."""
+        if self.inflight:
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+
 
 def _value(result: Opportunity | Skip) -> Decimal:
     return result.profit.net_usd if isinstance(result, Opportunity) else Decimal(-1)
+
+
+def _opportunities(results: list[tuple[ProtocolAdapter, dict[str, Opportunity | Skip]]]) -> list[Opportunity]:
+    return [r for _, res in results for r in res.values() if isinstance(r, Opportunity)]
+
+
+def _swaps(opps: list[Opportunity]) -> set[tuple[str, str, str, int, int]]:
+    return {
+        (
+            o.option.borrower,
+            o.option.collateral_asset,
+            o.option.debt_asset,
+            o.swap_fee_tier,
+            o.option.collateral_to_liquidator,
+        )
+        for o in opps
+    }

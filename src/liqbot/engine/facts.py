@@ -4,16 +4,17 @@ the L1 data fee and the sequencer status. Reads cost O(assets + candidates), nev
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import structlog
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from liqbot.chain.abi_call import fn
-from liqbot.chain.client import ChainClient, RpcError
+from liqbot.chain.client import MULTICALL3, ChainClient, RpcError
 from liqbot.config import ChainConfig, LiqbotConfig
-from liqbot.core.types import LiquidationOption
+from liqbot.core.types import LiquidationOption, Opportunity
 from liqbot.pricing.gas import TxShape, fetch_fee_market, l1_data_fee
-from liqbot.pricing.quotes import quote_many
+from liqbot.pricing.quotes import QuoteRequest, SwapQuote, quote_many
 from liqbot.strategy.gates import PricePoint, SequencerRule
 from liqbot.strategy.pricing import (
     FlashTerms,
@@ -22,6 +23,8 @@ from liqbot.strategy.pricing import (
     SequencerStatus,
     quote_requests,
 )
+
+log = structlog.get_logger("liqbot.facts")
 
 # Gas a flash liquidation (flash loan + liquidationCall + swap + repay) takes on Aave V3; the executor
 # estimates the real figure before sending (issue 4). Shadow mode prices with this.
@@ -72,6 +75,10 @@ class FactGatherer:
     def __init__(self, cfg: LiqbotConfig, chain: ChainConfig, client: ChainClient) -> None:
         self.cfg, self.chain, self.client = cfg, chain, client
         self.w3 = AsyncWeb3(AsyncHTTPProvider(client.url), middleware=[])  # no eth_chainId per call
+        self._ledger_block = -1
+        self._ledger: dict[
+            tuple[str, str, int], int
+        ] = {}  # what this block's decisions already sell, per pool
 
     async def gather(
         self,
@@ -116,5 +123,57 @@ class FactGatherer:
         native = prices.get((c.wrapped_native or "").lower())
         return MarketFacts(now, decimals, prices, native, quotes, gas, flash, sequencer)
 
+    async def crowded(self, facts: MarketFacts, opps: Sequence[Opportunity], block: int) -> MarketFacts:
+        """Re-quote swaps that share a pool with other liquidations of this block.
+
+        Quotes assume an untouched pool, but our own liquidations in one block sell into the same pools
+        and whichever lands last gets the worst price (its swap floor then reverts on chain, and the gas is
+        gone). Each crowded swap is re-quoted as if it lands last: q(before + all) − q(before + all − own),
+        where `before` is what earlier decisions of this block already sell there."""
+        if self._ledger_block != block:
+            self._ledger_block, self._ledger = block, {}
+        groups = _groups(opps)
+        c = self.chain.contracts
+        crowded = {k: g for k, g in groups.items() if len(g) > 1 or self._ledger.get(k, 0) > 0}
+        if not crowded or c.uniswap_v3_quoter_v2 is None:
+            return facts
+        quotes = dict(facts.quotes)
+        for (t_in, t_out, fee), g in crowded.items():
+            before = self._ledger.get((t_in, t_out, fee), 0)
+            total = before + sum(o.option.collateral_to_liquidator for o in g)
+            asks = [QuoteRequest.of(t_in, t_out, total)] + [
+                QuoteRequest.of(t_in, t_out, total - o.option.collateral_to_liquidator) for o in g
+            ]
+            got = await quote_many(
+                self.w3, c.uniswap_v3_quoter_v2, asks, fee_tiers=(fee,), multicall=c.multicall3 or MULTICALL3
+            )
+            full = got.get(asks[0])
+            for o, ask in zip(g, asks[1:], strict=True):
+                rest = got.get(ask) if ask.amount_in > 0 else SwapQuote(0, fee, 0)
+                req = QuoteRequest.of(t_in, t_out, o.option.collateral_to_liquidator)
+                if full is None or rest is None:
+                    quotes[req] = None  # fail closed: no honest quote for the crowded swap
+                else:
+                    quotes[req] = SwapQuote(full.amount_out - rest.amount_out, fee, full.gas_estimate)
+            log.debug("crowded swaps repriced", pool=f"{t_in}>{t_out}/{fee}", swaps=len(g), total=total)
+        return replace(facts, quotes=quotes)
+
+    def commit(self, opps: Sequence[Opportunity], block: int) -> None:
+        """Remember what this block's final decisions sell, for decisions made later in the same block."""
+        if self._ledger_block != block:
+            self._ledger_block, self._ledger = block, {}
+        for k, g in _groups(opps).items():
+            self._ledger[k] = self._ledger.get(k, 0) + sum(o.option.collateral_to_liquidator for o in g)
+
     async def close(self) -> None:
         await self.w3.provider.disconnect()
+
+
+def _groups(opps: Sequence[Opportunity]) -> dict[tuple[str, str, int], list[Opportunity]]:
+    """Opportunities by the pool their swap sells into (collateral, debt, fee tier)."""
+    groups: dict[tuple[str, str, int], list[Opportunity]] = {}
+    for o in opps:
+        if o.swap_fee_tier:  # 0: collateral is the debt asset, no swap
+            key = (o.option.collateral_asset.lower(), o.option.debt_asset.lower(), o.swap_fee_tier)
+            groups.setdefault(key, []).append(o)
+    return groups

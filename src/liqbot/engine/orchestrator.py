@@ -9,7 +9,6 @@ from pathlib import Path
 import structlog
 
 from liqbot.config import LiqbotConfig
-from liqbot.core.errors import ConfigError
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.store import Store
 from liqbot.telemetry.metrics import Metrics
@@ -27,11 +26,6 @@ async def run_pipelines(
     stop: asyncio.Event | None = None,
     show_progress: bool = True,
 ) -> list[ChainPipeline]:
-    if cfg.execution.mode != "shadow":
-        raise ConfigError(
-            f"{config_file}: execution.mode {cfg.execution.mode!r} needs the executor contract, which is not "
-            "built yet; run with mode: shadow (or --mode shadow)"
-        )
     chains = [c for c in cfg.chains if c.enabled]
     pipelines = [ChainPipeline(cfg, c, store, metrics, str(config_file)) for c in chains]
     stop = stop or asyncio.Event()

@@ -9,16 +9,22 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections.abc import Mapping
+from decimal import Decimal
 
 import structlog
 from rich.progress import Progress
 
 from liqbot.chain.client import ChainClient
+from liqbot.chain.signer import SignerLanes
 from liqbot.config import ChainConfig, LiqbotConfig
 from liqbot.core.errors import ConfigError
 from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
 from liqbot.engine.reconcile import Reconciler
+from liqbot.execution.live import LiveExecutor
+from liqbot.execution.relay import Route
+from liqbot.execution.sender import SendPolicy, TxSender
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
@@ -26,7 +32,7 @@ from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import SequencerRule
-from liqbot.strategy.pricing import StrategyConfig
+from liqbot.strategy.pricing import StrategyConfig, usd
 from liqbot.telemetry.metrics import Metrics
 
 log = structlog.get_logger("liqbot.engine")
@@ -83,10 +89,40 @@ class ChainPipeline:
         strategy = StrategyConfig(
             cfg.thresholds.min_profit_usd, cfg.thresholds.priority_fee_profit_share, tuple(cfg.deny_assets)
         )
-        self.decider = Decider(store, metrics, self.facts, ShadowExecutor(self.client, store), strategy)
+        self.decider = Decider(store, metrics, self.facts, self._executor(), strategy)
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self._rpc_seen: dict[str, int] = {}
+
+    def _executor(self) -> ShadowExecutor | LiveExecutor:
+        if self.cfg.execution.mode == "shadow":
+            return ShadowExecutor(self.client, self.store)
+        ex = self.cfg.execution
+        if ex.signer is None:
+            raise ConfigError("execution.signer is required to send transactions (funds/flash mode)")
+        lanes = SignerLanes.from_config([ex.signer, *ex.extra_signers])
+        sender = TxSender(
+            self.client,
+            self.store,
+            lanes,
+            policy=SendPolicy.for_chain(self.chain),
+            route=Route.for_chain(self.client, self.chain),
+            pricer=self._price_tokens,
+        )
+        return LiveExecutor(self.cfg, self.chain, self.client, self.store, sender)
+
+    def _price_tokens(self, amounts: Mapping[str, int]) -> Decimal | None:
+        """Realized profit in USD at this block's feed prices (None if a token has no fresh price)."""
+        facts = self.decider.facts_now
+        if facts is None:
+            return None
+        total = Decimal(0)
+        for token, units in amounts.items():
+            p, dec = facts.prices.get(token.lower()), facts.decimals.get(token.lower())
+            if p is None or dec is None:
+                return None
+            total += usd(units, p.answer, dec) if units >= 0 else -usd(-units, p.answer, dec)
+        return total
 
     @property
     def adapters(self) -> list[ProtocolAdapter]:
@@ -130,20 +166,22 @@ class ChainPipeline:
         logs = await self.client.get_logs(self.block + 1, head, addresses)
         header = await self.client.block(head)
         ctx = await self._context(head, int(header["timestamp"], 16))
+        batches: list[tuple[ProtocolAdapter, dict[str, int]]] = []
         for stream, _, adapter in self.streams:
             mine = {a.lower() for a in adapter.watched_addresses()}
+            mine_logs = [x for x in logs if str(x["address"]).lower() in mine]
             before = len(adapter.accounts())
-            adv = await adapter.advance(head, [x for x in logs if str(x["address"]).lower() in mine])
+            adv = await adapter.advance(head, mine_logs)
             if len(adapter.accounts()) != before:
                 add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
             self.metrics.positions.labels(self.chain.name, adapter.protocol).set(len(adapter.accounts()))
             self.metrics.liquidatable.labels(self.chain.name, adapter.protocol).set(len(adv.liquidatable))
-            mine_logs = [x for x in logs if str(x["address"]).lower() in mine]
             still = {b.lower() for b in adv.liquidatable}
             await self.reconciler.on_block(adapter, mine_logs, still, head, ctx.block_timestamp)
-            for attempt_id, borrower in await self.decider.decide(adapter, adv.liquidatable, ctx):
-                self.reconciler.watch(adapter.protocol, borrower, attempt_id)
-                await self.reconciler.verify_detection(adapter, borrower, attempt_id, head)
+            batches.append((adapter, adv.liquidatable))
+        for adapter, attempt_id, borrower in await self.decider.decide(batches, ctx):
+            self.reconciler.watch(adapter.protocol, borrower, attempt_id)
+            await self.reconciler.verify_detection(adapter, borrower, attempt_id, head)
         self.block = head
         await self._save_cursors(head, str(header["hash"]))
         self.metrics.last_block.labels(self.chain.name).set(head)
@@ -183,5 +221,6 @@ class ChainPipeline:
                     await asyncio.wait_for(stop.wait(), timeout=poll)
 
     async def close(self) -> None:
+        await self.decider.drain()
         await self.facts.close()
         await self.client.close()

@@ -21,15 +21,22 @@ class ShadowResult:
     simulated: bool
     reason: str | None
 
+    @property
+    def status(self) -> str:
+        return "shadowed" if self.simulated else "skipped"
+
 
 class ShadowExecutor:
     mode = "shadow"
+    background = False  # simulations are quick: decisions are final when the block is done
 
     def __init__(self, client: ChainClient, store: Store) -> None:
         self.client, self.store = client, store
         self.slots = TokenSlots(client)
 
-    async def execute(self, adapter: ProtocolAdapter, opp: Opportunity, attempt_id: int) -> ShadowResult:
+    async def execute(
+        self, adapter: ProtocolAdapter, opp: Opportunity, attempt_id: int, facts: object = None
+    ) -> ShadowResult:
         o = opp.option
         to, data = adapter.liquidation_call(o, SIM_SENDER)
         try:
