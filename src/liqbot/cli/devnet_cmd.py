@@ -13,8 +13,10 @@ from rich.table import Table
 from liqbot.harness.devnet import anvil, manager, report
 from liqbot.harness.devnet.paths import default_state_dir
 
-app = typer.Typer(help="Run a local devnet with real protocol bytecode: up, populate, shock, status, down.",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="Run a local devnet with real protocol bytecode: up, populate, shock, status, down.",
+    no_args_is_help=True,
+)
 console = Console()
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="Where run files live (default .devnet/).")]
@@ -40,8 +42,9 @@ def up(
 ) -> None:
     """Start anvil and deploy the market (first run ~20 s; later runs load the cached state)."""
     t0 = time.monotonic()
-    devnet = manager.up(_dir(state_dir), chains=chains, l2=l2, port=port, block_time=block_time,
-                        grace_period_s=grace_period)  # fmt: skip
+    devnet = manager.up(
+        _dir(state_dir), chains=chains, l2=l2, port=port, block_time=block_time, grace_period_s=grace_period
+    )
     for c in devnet.chains:
         console.print(
             f"[green]up[/green] {c.name}: chain {c.chain_id} at {c.url} (pid {c.pid}{', L2' if c.l2 else ''})"
@@ -67,8 +70,15 @@ def status(state_dir: DirOpt = None) -> None:
     for c in devnet.chains:
         alive = anvil.pid_alive(c.pid)
         block = str(devnet.rpc(c.name).w3.eth.block_number) if alive else "-"
-        table.add_row(c.name, str(c.chain_id), c.url, str(c.pid), "yes" if alive else "[red]no[/red]", block,
-                      str(len(manager.borrowers(devnet, c.name))))  # fmt: skip
+        table.add_row(
+            c.name,
+            str(c.chain_id),
+            c.url,
+            str(c.pid),
+            "yes" if alive else "[red]no[/red]",
+            block,
+            str(len(manager.borrowers(devnet, c.name))),
+        )
     console.print(table)
 
 
@@ -87,8 +97,10 @@ def populate(
         t0 = time.monotonic()
         made = manager.do_populate(devnet, borrowers, seed, c.name)
         morpho = sum(b.protocol == "morpho_blue" for b in made)
-        console.print(f"{c.name}: {len(made) - morpho} Aave and {morpho} Morpho borrowers in "
-                      f"{time.monotonic() - t0:.1f} s")  # fmt: skip
+        console.print(
+            f"{c.name}: {len(made) - morpho} Aave and {morpho} Morpho borrowers in "
+            f"{time.monotonic() - t0:.1f} s"
+        )
 
 
 @app.command()
@@ -120,6 +132,7 @@ def decisions(
     db: Annotated[
         str | None, typer.Option("--db", help="Attempts DB (default: the devnet config's).")
     ] = None,
+    live: Annotated[bool, typer.Option("--live", help="Summarize sent liquidations (funds/flash).")] = False,
     chain: ChainOpt = None,
     state_dir: DirOpt = None,
 ) -> None:
@@ -127,5 +140,10 @@ def decisions(
     devnet = manager.load(_dir(state_dir))
     url = db or f"sqlite:///{devnet.dir / 'liqbot.db'}"
     for c in [devnet.chain(chain)] if chain else devnet.chains:
-        for t in report.opportunities_table(devnet, c.name, url):
+        tables = (
+            report.live_summary(devnet, c.name, url)
+            if live
+            else report.opportunities_table(devnet, c.name, url)
+        )
+        for t in tables:
             console.print(t)

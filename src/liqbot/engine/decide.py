@@ -117,7 +117,10 @@ class Decider:
             crowded = await self.facts.crowded(base, opps, block)
             return {p: replace(f, quotes={**f.quotes, **crowded.quotes}) for p, f in base_of.items()}
 
-        opps = _opportunities(results)
+        initial = {
+            (a.protocol, b): r for a, res in results for b, r in res.items() if isinstance(r, Opportunity)
+        }
+        opps = list(initial.values())
         for _ in range(3):
             if not opps:
                 return results, facts_of
@@ -127,11 +130,22 @@ class Decider:
             settled, opps = _swaps(again) == _swaps(opps), again
             if settled:
                 break
-        frozen = [
-            (a, fresh, {b: [r.option] if isinstance(r, Opportunity) else per[b] for b, r in res.items()})
-            for (a, fresh, per), (_, res) in zip(pending, results, strict=True)
-        ]
-        facts_of = await priced(opps)
+        # Freeze: each position keeps one option — its latest choice, or, if crowding priced it out, its
+        # first choice — and all of them are priced together as one crowd, a superset of what will be sent.
+        frozen: list[tuple[ProtocolAdapter, dict[str, int], dict[str, list[LiquidationOption] | Skip]]] = []
+        crowd: list[Opportunity] = []
+        for (a, fresh, _per), (_, res) in zip(pending, results, strict=True):
+            chosen: dict[str, list[LiquidationOption] | Skip] = {}
+            for b, r in res.items():
+                pick = r if isinstance(r, Opportunity) else initial.get((a.protocol, b))
+                if pick is None:
+                    assert isinstance(r, Skip)
+                    chosen[b] = r
+                else:
+                    chosen[b] = [pick.option]
+                    crowd.append(pick)
+            frozen.append((a, fresh, chosen))
+        facts_of = await priced(crowd)
         results = self._evaluate(frozen, facts_of)
         self.facts.commit(_opportunities(results), block)
         return results, facts_of
@@ -228,6 +242,8 @@ class Decider:
         try:
             done = await self.executor.execute(adapter, opp, attempt_id, self.facts_now)
             row |= {"status": done.status, "reason": done.reason}
+            if done.status == "included":  # the position changed: if still liquidatable, decide again
+                self.episodes.pop((adapter.protocol, opp.option.borrower), None)
         except LiqbotError as exc:  # recorded by the sender; the bot goes on with other positions
             row |= {"status": "error", "reason": str(exc)}
             log.error("send failed", attempt=attempt_id, error=str(exc))

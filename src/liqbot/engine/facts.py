@@ -26,6 +26,8 @@ from liqbot.strategy.pricing import (
 
 log = structlog.get_logger("liqbot.facts")
 
+LEDGER_BLOCKS = 4  # our swaps of this many recent blocks count as ahead of a new one in the same pool
+
 # Gas a flash liquidation (flash loan + liquidationCall + swap + repay) takes on Aave V3; the executor
 # estimates the real figure before sending (issue 4). Shadow mode prices with this.
 DEFAULT_GAS_LIMIT = {"aave_v3": 900_000, "morpho_blue": 600_000}
@@ -75,10 +77,7 @@ class FactGatherer:
     def __init__(self, cfg: LiqbotConfig, chain: ChainConfig, client: ChainClient) -> None:
         self.cfg, self.chain, self.client = cfg, chain, client
         self.w3 = AsyncWeb3(AsyncHTTPProvider(client.url), middleware=[])  # no eth_chainId per call
-        self._ledger_block = -1
-        self._ledger: dict[
-            tuple[str, str, int], int
-        ] = {}  # what this block's decisions already sell, per pool
+        self._ledger: list[tuple[int, tuple[str, str, int], int]] = []  # (block, pool, amount sold)
 
     async def gather(
         self,
@@ -130,16 +129,15 @@ class FactGatherer:
         and whichever lands last gets the worst price (its swap floor then reverts on chain, and the gas is
         gone). Each crowded swap is re-quoted as if it lands last: q(before + all) − q(before + all − own),
         where `before` is what earlier decisions of this block already sell there."""
-        if self._ledger_block != block:
-            self._ledger_block, self._ledger = block, {}
         groups = _groups(opps)
         c = self.chain.contracts
-        crowded = {k: g for k, g in groups.items() if len(g) > 1 or self._ledger.get(k, 0) > 0}
+        recent = self._recent(block)
+        crowded = {k: g for k, g in groups.items() if len(g) > 1 or recent.get(k, 0) > 0}
         if not crowded or c.uniswap_v3_quoter_v2 is None:
             return facts
         quotes = dict(facts.quotes)
         for (t_in, t_out, fee), g in crowded.items():
-            before = self._ledger.get((t_in, t_out, fee), 0)
+            before = recent.get((t_in, t_out, fee), 0)
             total = before + sum(o.option.collateral_to_liquidator for o in g)
             asks = [QuoteRequest.of(t_in, t_out, total)] + [
                 QuoteRequest.of(t_in, t_out, total - o.option.collateral_to_liquidator) for o in g
@@ -160,10 +158,18 @@ class FactGatherer:
 
     def commit(self, opps: Sequence[Opportunity], block: int) -> None:
         """Remember what this block's final decisions sell, for decisions made later in the same block."""
-        if self._ledger_block != block:
-            self._ledger_block, self._ledger = block, {}
         for k, g in _groups(opps).items():
-            self._ledger[k] = self._ledger.get(k, 0) + sum(o.option.collateral_to_liquidator for o in g)
+            self._ledger.append((block, k, sum(o.option.collateral_to_liquidator for o in g)))
+        self._ledger = [x for x in self._ledger if x[0] > block - LEDGER_BLOCKS]
+
+    def _recent(self, block: int) -> dict[tuple[str, str, int], int]:
+        """What our decisions of the last LEDGER_BLOCKS blocks sell, per pool: those swaps may still be
+        pending (blocks fill up), and each later swap into the same pool must be priced after them."""
+        out: dict[tuple[str, str, int], int] = {}
+        for b, k, amount in self._ledger:
+            if b > block - LEDGER_BLOCKS:
+                out[k] = out.get(k, 0) + amount
+        return out
 
     async def close(self) -> None:
         await self.w3.provider.disconnect()

@@ -96,3 +96,69 @@ def opportunities_table(devnet: manager.Devnet, chain: str, db_url: str, limit: 
             "shock block → decision, median / max ms", f"{median(latencies):.0f} / {max(latencies)}"
         )
     return [table, summary]
+
+
+def live_summary(devnet: manager.Devnet, chain: str, db_url: str, limit: int = 25) -> list[Table]:
+    """Live mode: what was liquidated, realized profit, and the time from the price update to inclusion."""
+    from statistics import median
+
+    from liqbot.store import open_store
+
+    with open_store(db_url, create=False) as store:
+        rows = store.list(limit=100_000)
+    w3 = devnet.rpc(chain).w3
+    stamps: dict[int, int] = {}
+
+    def ts(block: int) -> int:
+        if block not in stamps:
+            stamps[block] = int(w3.eth.get_block(block)["timestamp"])
+        return stamps[block]
+
+    included = [r for r in rows if r.status == "included" and r.included_block is not None]
+    table = Table(
+        "protocol",
+        "borrower",
+        "status",
+        "expected $",
+        "realized $",
+        "detected",
+        "included",
+        "blocks",
+        title=f"{chain}: liquidations",
+    )
+    for r in sorted(rows, key=lambda r: r.realized_profit_usd or 0, reverse=True)[:limit]:
+        blocks = str(r.included_block - r.detected_block) if r.included_block is not None else "-"
+        status = r.status if r.status in ("included", "shadowed") else f"{r.status}: {(r.reason or '')[:30]}"
+        realized = f"{r.realized_profit_usd:,.2f}" if r.realized_profit_usd is not None else "-"
+        table.add_row(
+            r.protocol,
+            r.borrower[:10] + "…",
+            status,
+            f"{r.expected_profit_usd:,.2f}",
+            realized,
+            str(r.detected_block),
+            str(r.included_block or "-"),
+            blocks,
+        )
+    summary = Table("what", "value", title="summary")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary.add_row("attempts by status", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    summary.add_row("positions liquidated", str(len({(r.protocol, r.borrower) for r in included})))
+    summary.add_row(
+        "realized profit $ (from receipts)", f"{sum(r.realized_profit_usd or 0 for r in included):,.2f}"
+    )
+    summary.add_row("expected profit $ of those", f"{sum(r.expected_profit_usd for r in included):,.2f}")
+    if included:
+        n_blocks = [r.included_block - r.detected_block for r in included if r.included_block]
+        secs = [ts(r.included_block) - ts(r.detected_block) for r in included if r.included_block]
+        summary.add_row(
+            "price update → inclusion, blocks (median / max)", f"{median(n_blocks):.0f} / {max(n_blocks)}"
+        )
+        summary.add_row(
+            "price update → inclusion, seconds (median / max)", f"{median(secs):.0f} / {max(secs)}"
+        )
+    still = [p for p in health(devnet, chain) if p.health_factor < WAD]
+    summary.add_row("still liquidatable now", str(len(still)))
+    return [table, summary]
