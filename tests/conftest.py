@@ -61,6 +61,9 @@ def _clean(d: manager.Devnet) -> Iterator[DevnetRpc]:
         yield rpc
     finally:
         rpc.revert(snap)
+        # anvil keeps a forced next-block base fee across evm_revert: put the chain's own back.
+        base = rpc.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"]
+        rpc.call("anvil_setNextBlockBaseFeePerGas", base)
 
 
 @pytest.fixture
