@@ -149,6 +149,11 @@ class MorphoBlueConfig(_Model):
     morpho: Address | None = Field(None, examples=[_EXAMPLE_ADDRESS])
     start_block: Whole = Field(0, ge=0, examples=[0])
     markets: tuple[MarketId, ...] = Field((), description="Market ids to watch; empty means all.")
+    price_feeds: dict[Address, Address] = Field(
+        {},
+        description="token → Chainlink-style USD feed, for tokens no other market on the chain prices "
+        "(Morpho oracles give only collateral/loan ratios; an unpriced token is skipped, never guessed).",
+    )
 
 
 class CompoundV3Config(_Model):

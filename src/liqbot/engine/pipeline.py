@@ -66,7 +66,12 @@ def build_adapters(
         markets = ",".join(sorted(m.lower() for m in mb.markets)) or "all"
         tag = hashlib.sha256(markets.encode()).hexdigest()[:10]
         adapter = MorphoBlueAdapter(
-            client, mb.morpho, mb.markets, deploy_block=mb.start_block, block_time_s=chain.block_time_s
+            client,
+            mb.morpho,
+            mb.markets,
+            deploy_block=mb.start_block,
+            block_time_s=chain.block_time_s,
+            price_sources=mb.price_feeds,
         )
         out.append((f"morpho_blue:{mb.morpho.lower()}:{tag}", mb.start_block, adapter))
     for name in ("compound_v3",):
