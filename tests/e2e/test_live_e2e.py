@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from web3.logs import DISCARD
+
 from liqbot.config import load_config
 from liqbot.engine.pipeline import ChainPipeline
+from liqbot.execution.executor_contract import load_artifact
 from liqbot.harness.devnet import manager
 from liqbot.harness.devnet.rpc import LIQUIDATOR
+from liqbot.harness.devnet.shock import FEED_ABI
 from liqbot.store import AttemptStatus, open_store
+from liqbot.strategy.pricing import usd
 from liqbot.telemetry.metrics import Metrics
 
 from ..conftest import free_port_block
@@ -68,5 +73,16 @@ def test_flash_mode_liquidates_and_records_realized_profit(
             assert r.realized_profit_usd is not None and r.realized_profit_usd > 0
             assert r.gas_used and r.effective_gas_price
         assert all(r.status in (AttemptStatus.INCLUDED, AttemptStatus.SKIPPED) for r in rows)
+        # The realized profit (from the receipt's transfers) is the contract's own Liquidated.profit, valued
+        # at the debt asset's feed price of the detection block.
+        rpc, a = devnet.rpc(), devnet.addresses()
+        ex = rpc.w3.eth.contract(address=a["executor"], abi=load_artifact()["abi"])
+        feeds = {t["address"].lower(): (t["feed"], t["decimals"]) for t in a["tokens"].values()}
+        for r in sent:
+            receipt = rpc.w3.eth.get_transaction_receipt(r.tx_hash)
+        (ev,) = ex.events.Liquidated().process_receipt(receipt, errors=DISCARD)
+            feed, dec = feeds[ev["args"]["debtAsset"].lower()]
+            price = rpc.contract(FEED_ABI, feed).functions.latestAnswer().call(block_identifier=shock_block)
+            assert r.realized_profit_usd == usd(ev["args"]["profit"], price, dec)
     finally:
         store.close()
