@@ -80,7 +80,7 @@ def test_flash_mode_liquidates_and_records_realized_profit(
         feeds = {t["address"].lower(): (t["feed"], t["decimals"]) for t in a["tokens"].values()}
         for r in sent:
             receipt = rpc.w3.eth.get_transaction_receipt(r.tx_hash)
-        (ev,) = ex.events.Liquidated().process_receipt(receipt, errors=DISCARD)
+            (ev,) = ex.events.Liquidated().process_receipt(receipt, errors=DISCARD)
             feed, dec = feeds[ev["args"]["debtAsset"].lower()]
             price = rpc.contract(FEED_ABI, feed).functions.latestAnswer().call(block_identifier=shock_block)
             assert r.realized_profit_usd == usd(ev["args"]["profit"], price, dec)
