@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from web3.logs import DISCARD
 
 from liqbot.config import load_config
