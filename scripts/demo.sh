@@ -33,7 +33,7 @@ grep -q bootstrapped "$DIR/bot.log" || { echo "liqbot did not start:"; cat "$DIR
 grep bootstrapped "$DIR/bot.log" | tail -2
 
 "$LIQBOT" devnet shock --dir "$DIR" --asset WETH --pct -20
-sleep 8
+sleep 14
 kill -TERM "$BOT_PID"; wait "$BOT_PID" || true; BOT_PID=""
 if [ "$MODE" = "shadow" ]; then
   "$LIQBOT" devnet decisions --dir "$DIR"

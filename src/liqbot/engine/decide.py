@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from liqbot.core.errors import LiqbotError
-from liqbot.core.types import LiquidationOption, Opportunity, Skip
+from liqbot.core.types import LiquidationOption, Opportunity, Skip, SkipReason
 from liqbot.engine.facts import FactGatherer
 from liqbot.execution.live import LiveExecutor
 from liqbot.execution.shadow import ShadowExecutor
@@ -22,6 +22,16 @@ from liqbot.strategy.pricing import FlashTerms, MarketFacts, SequencerStatus, St
 from liqbot.telemetry.metrics import Metrics
 
 Executor = ShadowExecutor | LiveExecutor
+RETRY_AFTER_BLOCKS = 5  # one more than the crowd ledger's window: our earlier swaps have landed by then
+MAX_TRIES = 3
+RETRYABLE = frozenset(
+    {
+        SkipReason.BELOW_MIN_PROFIT,
+        SkipReason.QUOTE_FAILED,
+        SkipReason.SIMULATION_FAILED,
+        SkipReason.NO_LIQUIDITY,
+    }
+)
 log = structlog.get_logger("liqbot.decide")
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -57,6 +67,8 @@ class Decider:
         self.episodes: dict[tuple[str, str], int] = {}  # (protocol, borrower) → attempt id while liquidatable
         self.found: list[dict[str, Any]] = []  # decisions of this process, for reports
         self.inflight: set[asyncio.Task[None]] = set()
+        # (protocol, borrower) → (attempts this episode, block after which a retry is allowed, -1 = none)
+        self._tries: dict[tuple[str, str], tuple[int, int]] = {}
         self.facts_now: MarketFacts | None = None  # the facts of the block being decided
 
     async def decide(
@@ -72,6 +84,9 @@ class Decider:
             proto = adapter.protocol
             for key in [k for k in self.episodes if k[0] == proto and k[1] not in liquidatable]:
                 del self.episodes[key]  # healthy again or liquidated: the next dip is a new episode
+                self._tries.pop(key, None)
+            for b in liquidatable:
+                self._maybe_retry(proto, b, ctx.block)
             fresh = {b: hf for b, hf in liquidatable.items() if (proto, b) not in self.episodes}
             if not fresh:
                 continue
@@ -95,10 +110,23 @@ class Decider:
         flat.sort(key=lambda x: _value(x[3]), reverse=True)
         ids = await asyncio.gather(*(self._record(a, b, hf, res, ctx) for a, b, hf, res in flat))
         out = []
-        for (adapter, b, _, _), attempt_id in zip(flat, ids, strict=True):
-            self.episodes[(adapter.protocol, b)] = attempt_id
+        for (adapter, b, _, res), attempt_id in zip(flat, ids, strict=True):
+            key = (adapter.protocol, b)
+            self.episodes[key] = attempt_id
+            tries = self._tries.get(key, (0, 0))[0] + 1
+            retryable = isinstance(res, Skip) and res.reason in RETRYABLE
+            self._tries[key] = (tries, ctx.block if retryable and self.executor.background else -1)
             out.append((adapter, attempt_id, b))
         return out
+
+    def _maybe_retry(self, proto: str, borrower: str, block: int) -> None:
+        """Live mode: a position still liquidatable after a skip for a passing reason (crowded pool, failed
+        quote or simulation) or a failed send is decided again once our pending swaps have landed — at most
+        MAX_TRIES times per episode, so an unprofitable position does not write a row every block."""
+        key = (proto, borrower)
+        tries, since = self._tries.get(key, (0, -1))
+        if key in self.episodes and since >= 0 and tries < MAX_TRIES and block >= since + RETRY_AFTER_BLOCKS:
+            del self.episodes[key]
 
     async def _crowd(
         self,
@@ -242,8 +270,12 @@ class Decider:
         try:
             done = await self.executor.execute(adapter, opp, attempt_id, self.facts_now)
             row |= {"status": done.status, "reason": done.reason}
+            key = (adapter.protocol, opp.option.borrower)
             if done.status == "included":  # the position changed: if still liquidatable, decide again
-                self.episodes.pop((adapter.protocol, opp.option.borrower), None)
+                self.episodes.pop(key, None)
+                self._tries.pop(key, None)
+            elif done.status in ("skipped", "reverted", "failed"):
+                self._tries[key] = (self._tries.get(key, (1, 0))[0], ctx.block)
         except LiqbotError as exc:  # recorded by the sender; the bot goes on with other positions
             row |= {"status": "error", "reason": str(exc)}
             log.error("send failed", attempt=attempt_id, error=str(exc))

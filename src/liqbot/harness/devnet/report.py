@@ -6,6 +6,7 @@ from rich.table import Table
 
 from liqbot.harness.devnet import manager, positions, solc
 from liqbot.harness.devnet.positions import PositionHealth
+from liqbot.harness.devnet.shock import FEED_ABI
 
 WAD = 10**18
 
@@ -146,10 +147,20 @@ def live_summary(devnet: manager.Devnet, chain: str, db_url: str, limit: int = 2
         counts[r.status] = counts.get(r.status, 0) + 1
     summary.add_row("attempts by status", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     summary.add_row("positions liquidated", str(len({(r.protocol, r.borrower) for r in included})))
-    summary.add_row(
-        "realized profit $ (from receipts)", f"{sum(r.realized_profit_usd or 0 for r in included):,.2f}"
+    weth_feed = devnet.addresses(chain)["tokens"]["WETH"]["feed"]
+    eth_usd = int(devnet.rpc(chain).contract(FEED_ABI, weth_feed).functions.latestAnswer().call()) / 1e8
+    gas_usd = (
+        sum((r.gas_used or 0) * (r.effective_gas_price or 0) for r in rows if r.gas_used) / 1e18 * eth_usd
     )
-    summary.add_row("expected profit $ of those", f"{sum(r.expected_profit_usd for r in included):,.2f}")
+    summary.add_row("gas paid $ (all sent transactions)", f"{gas_usd:,.2f}")
+    summary.add_row(
+        "realized profit $ before gas (from receipts)",
+        f"{sum(r.realized_profit_usd or 0 for r in included):,.2f}",
+    )
+    summary.add_row(
+        "expected profit $ of those (net of gas; a lower bound: crowded swaps priced as last)",
+        f"{sum(r.expected_profit_usd for r in included):,.2f}",
+    )
     if included:
         n_blocks = [r.included_block - r.detected_block for r in included if r.included_block]
         secs = [ts(r.included_block) - ts(r.detected_block) for r in included if r.included_block]
