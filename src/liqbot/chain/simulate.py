@@ -14,6 +14,7 @@ from eth_utils import keccak
 
 from liqbot.chain.abi_call import fn
 from liqbot.chain.client import ChainClient, RpcError
+from liqbot.chain.errors import decode_revert
 from liqbot.core.errors import SkipError
 
 MARKER = 0x1234_5678_9ABC_DEF0_1234_5678
@@ -109,12 +110,7 @@ async def simulate(
 
 
 def _reason(message: str, data: Any) -> str:
-    if isinstance(data, str) and data.startswith("0x08c379a0"):
-        from eth_abi import decode
-
-        try:
-            (text,) = decode(["string"], bytes.fromhex(data[10:]))
-            return str(text)
-        except Exception:
-            return data
+    """The node's revert reason, decoded by the one table every sender uses."""
+    if isinstance(data, str) and len(data) >= 10:
+        return decode_revert(data, message).reason
     return message
