@@ -21,6 +21,7 @@ from liqbot.core.errors import ConfigError
 
 __all__ = [
     "AaveV3Config",
+    "AdaptiveConfig",
     "CapsConfig",
     "ChainConfig",
     "CompoundV3Config",
@@ -225,6 +226,46 @@ class ExecutionConfig(_Model):
     stop_file: Path | None = Field(None, description="While this file exists nothing is sent (kill switch).")
 
 
+Share = Annotated[Money, Field(ge=0, le=1)]
+NonNegMoney = Annotated[Money, Field(ge=0)]
+
+
+class AdaptiveConfig(_Model):
+    """Adaptive thresholds: the min profit and the gas bid share of each chain × protocol follow its recent
+    sent attempts, within these bounds (see strategy/adaptive.py and docs/configuration.md)."""
+
+    enabled: bool = Field(True, description="Off: the static thresholds always apply.")
+    min_profit_usd_bounds: tuple[NonNegMoney, NonNegMoney] | None = Field(
+        None,
+        description="[lo, hi] for the adapted min profit; default [min_profit_usd, 10 × min_profit_usd].",
+        examples=['["5", "50"]'],
+    )
+    priority_fee_profit_share_bounds: tuple[Share, Share] | None = Field(
+        None,
+        description="[lo, hi] for the adapted gas bid share; default [share, min(1, 3 × share)].",
+        examples=['["0.2", "0.6"]'],
+    )
+    min_profit_step_usd: Money = Field(Decimal("2"), gt=0, description="Largest min-profit move per update.")
+    priority_fee_profit_share_step: Money = Field(
+        Decimal("0.05"), gt=0, le=1, description="Largest gas-share move per update."
+    )
+    window_attempts: Whole = Field(50, ge=1, description="Newest sent attempts looked at.")
+    window_hours: Whole = Field(24, ge=1, description="Attempts older than this are not looked at.")
+    min_sample: Whole = Field(10, ge=1, description="Fewer sent attempts in the window: no change.")
+    update_every_blocks: Whole = Field(10, ge=1, description="Recompute this often (and at start).")
+    revert_rate_max: Share = Field(Decimal("0.1"), description="More reverts than this: raise min profit.")
+    lost_race_rate_max: Share = Field(
+        Decimal("0.3"), description="More lost races than this (few reverts): raise the gas share."
+    )
+    hit_rate_min: Share = Field(Decimal("0.7"), description="At least this many included: ease back.")
+    profit_tolerance: Share = Field(
+        Decimal("0.1"), description="Realized within this share of expected counts as on target."
+    )
+    gas_tolerance: NonNegMoney = Field(
+        Decimal("0.25"), description="Gas spent above expected by more than this share: raise min profit."
+    )
+
+
 class ThresholdsConfig(_Model):
     min_profit_usd: Money = Field(Decimal("5"), ge=0, examples=['"5"'])
     max_gas_price_gwei: Money = Field(Decimal("500"), gt=0, examples=['"500"'])
@@ -232,6 +273,16 @@ class ThresholdsConfig(_Model):
     max_price_age_s: Whole = Field(
         90_000, gt=0, description="Oldest acceptable price feed update (Chainlink heartbeats reach 24 h)."
     )
+    adaptive: AdaptiveConfig = AdaptiveConfig()
+
+    def min_profit_bounds(self) -> tuple[Decimal, Decimal]:
+        b = self.adaptive.min_profit_usd_bounds
+        return b if b is not None else (self.min_profit_usd, self.min_profit_usd * 10)
+
+    def gas_share_bounds(self) -> tuple[Decimal, Decimal]:
+        b = self.adaptive.priority_fee_profit_share_bounds
+        share = self.priority_fee_profit_share
+        return b if b is not None else (share, min(Decimal(1), share * 3))
 
 
 class CapsConfig(_Model):
@@ -385,9 +436,49 @@ def _validate_execution(cfg: LiqbotConfig) -> list[ConfigIssue]:
     return issues
 
 
+def _validate_adaptive(cfg: LiqbotConfig) -> list[ConfigIssue]:
+    t, a = cfg.thresholds, cfg.thresholds.adaptive
+    base = ("thresholds", "adaptive")
+    issues = []
+    for field, bounds, static, name in (
+        ("min_profit_usd_bounds", a.min_profit_usd_bounds, t.min_profit_usd, "min_profit_usd"),
+        (
+            "priority_fee_profit_share_bounds",
+            a.priority_fee_profit_share_bounds,
+            t.priority_fee_profit_share,
+            "priority_fee_profit_share",
+        ),
+    ):
+        if bounds is None:
+            continue
+        lo, hi = bounds
+        if lo > hi:
+            issues.append(
+                ConfigIssue(path=(*base, field), message=f"[lo, hi] with lo {lo} above hi {hi}; swap them")
+            )
+        elif not lo <= static <= hi:
+            issues.append(
+                ConfigIssue(
+                    path=(*base, field),
+                    message=f"must contain the static thresholds.{name} ({static}), the fallback value; "
+                    f'e.g. ["{min(lo, static)}", "{max(hi, static)}"]',
+                )
+            )
+    if a.min_sample > a.window_attempts:
+        issues.append(
+            ConfigIssue(
+                path=(*base, "min_sample"),
+                message=f"{a.min_sample} is more than window_attempts ({a.window_attempts}), so nothing "
+                f"would ever adapt; use at most {a.window_attempts}",
+            )
+        )
+    return issues
+
+
 _CHECKS: tuple[Callable[[LiqbotConfig], list[ConfigIssue]], ...] = (
     _validate_unique_chains,
     _validate_sequencer_feed,
     _validate_protocol_addresses,
     _validate_execution,
+    _validate_adaptive,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -70,6 +71,8 @@ class Decider:
         # (protocol, borrower) → (attempts this episode, block after which a retry is allowed, -1 = none)
         self._tries: dict[tuple[str, str], tuple[int, int]] = {}
         self.facts_now: MarketFacts | None = None  # the facts of the block being decided
+        # Per-protocol thresholds (adaptive); the pipeline points this at its ThresholdController.
+        self.cfg_for: Callable[[str], StrategyConfig] = lambda _protocol: cfg
 
     async def decide(
         self, batches: list[tuple[ProtocolAdapter, dict[str, int]]], ctx: BlockContext
@@ -201,7 +204,8 @@ class Decider:
                 if isinstance(got, Skip):
                     res[borrower] = got
                 else:
-                    res[borrower] = evaluate(got, facts_of[adapter.protocol], self.cfg).result
+                    strategy = self.cfg_for(adapter.protocol)
+                    res[borrower] = evaluate(got, facts_of[adapter.protocol], strategy).result
             out.append((adapter, res))
         return out
 

@@ -22,6 +22,7 @@ from liqbot.core.errors import ConfigError
 from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
 from liqbot.engine.reconcile import Reconciler
+from liqbot.engine.thresholds import ThresholdController
 from liqbot.execution.live import LiveExecutor
 from liqbot.execution.relay import Route
 from liqbot.execution.sender import SendPolicy, TxSender
@@ -31,7 +32,7 @@ from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
-from liqbot.strategy.gates import SequencerRule
+from liqbot.strategy.gates import USD_DECIMALS, SequencerRule
 from liqbot.strategy.pricing import StrategyConfig, usd
 from liqbot.telemetry.metrics import Metrics
 
@@ -95,6 +96,10 @@ class ChainPipeline:
             cfg.thresholds.min_profit_usd, cfg.thresholds.priority_fee_profit_share, tuple(cfg.deny_assets)
         )
         self.decider = Decider(store, metrics, self.facts, self._executor(), strategy)
+        self.thresholds = ThresholdController(cfg, chain, store, [a.protocol for a in self.adapters], metrics)
+        self.decider.cfg_for = self.thresholds.strategy_for
+        if isinstance(self.decider.executor, LiveExecutor):
+            self.decider.executor.gas_share_for = self.thresholds.gas_share_for
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self._rpc_seen: dict[str, int] = {}
@@ -129,6 +134,13 @@ class ChainPipeline:
             total += usd(units, p.answer, dec) if units >= 0 else -usd(-units, p.answer, dec)
         return total
 
+    def _native_usd(self) -> Decimal | None:
+        """The gas token's USD price at the last decided block (values the gas paid for the thresholds)."""
+        facts = self.decider.facts_now
+        if facts is None or facts.native_price is None:
+            return None
+        return Decimal(facts.native_price.answer).scaleb(-USD_DECIMALS)
+
     @property
     def adapters(self) -> list[ProtocolAdapter]:
         return [a for _, _, a in self.streams]
@@ -159,6 +171,7 @@ class ChainPipeline:
                 resumed_from=first,
             )
         self.block = head
+        self.thresholds.update(head, None)
         await self._save_cursors(head)
 
     async def step(self) -> bool:
@@ -188,6 +201,7 @@ class ChainPipeline:
             self.reconciler.watch(adapter.protocol, borrower, attempt_id)
             await self.reconciler.verify_detection(adapter, borrower, attempt_id, head)
         self.block = head
+        self.thresholds.update(head, self._native_usd())
         await self._save_cursors(head, str(header["hash"]))
         self.metrics.last_block.labels(self.chain.name).set(head)
         self.metrics.block_processing.labels(self.chain.name).observe(time.perf_counter() - t0)

@@ -6,6 +6,7 @@ lands can never lose money; the strategy's min-profit threshold still decides wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +66,9 @@ class LiveExecutor:
         self.background = True
         self.executor: str = chain.executor
         self.morpho = chain.protocols.morpho_blue.morpho if chain.protocols.morpho_blue.enabled else None
+        # The gas bid share per protocol (adaptive); the pipeline points this at its ThresholdController.
+        static_share = cfg.thresholds.priority_fee_profit_share
+        self.gas_share_for: Callable[[str], Decimal] = lambda _protocol: static_share
 
     async def execute(
         self, adapter: ProtocolAdapter, opp: Opportunity, attempt_id: int, facts: MarketFacts | None = None
@@ -88,7 +92,7 @@ class LiveExecutor:
             facts.gas.next_base_fee,
             opp.gas_limit,
             budget_wei,
-            self.cfg.thresholds.priority_fee_profit_share,
+            self.gas_share_for(adapter.protocol),
             facts.gas.priority_cap,
         )
         worst_gas_usd = (
@@ -117,7 +121,7 @@ class LiveExecutor:
             gas_limit=opp.gas_limit,
             gas_budget_wei=bid.max_fee_per_gas * opp.gas_limit,
             priority_cap_wei=facts.gas.priority_cap,
-            profit_share=self.cfg.thresholds.priority_fee_profit_share,
+            profit_share=self.gas_share_for(adapter.protocol),
             next_base_fee=facts.gas.next_base_fee,
             profit_tokens=(o.debt_asset,),
             profit_account=self.cfg.execution.treasury

@@ -240,6 +240,35 @@ class KillSwitchEventRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+THRESHOLD_SOURCES = ("adaptive", "fallback", "static", "release")
+
+
+class ThresholdHistoryRow(Base):
+    """Every change of a chain × protocol's thresholds, never updated: the newest row is the state. A
+    `fallback` row pins the static defaults until a `release` row (see store/thresholds.py)."""
+
+    __tablename__ = "threshold_history"
+    __table_args__ = (
+        Index("ix_threshold_history_chain_protocol", "chain_id", "protocol", "id"),
+        CheckConstraint(
+            f"source IN ({', '.join(repr(s) for s in THRESHOLD_SOURCES)})", name="ck_threshold_history_source"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    protocol: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    min_profit_usd: Mapped[Decimal] = mapped_column(Usd())
+    priority_fee_profit_share: Mapped[Decimal] = mapped_column(Usd())
+    source: Mapped[str] = mapped_column(String(16))  # adaptive | fallback | static | release
+    actor: Mapped[str] = mapped_column(String(200))  # "engine", "cli:<user>"
+    reason: Mapped[str] = mapped_column(Text)  # the explanation, or the operator's reason
+    stats: Mapped[str] = mapped_column(Text)  # JSON: the window the change was computed from ("{}" if none)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt as read; detached from any session. Field meanings are on AttemptRow."""

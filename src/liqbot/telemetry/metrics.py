@@ -60,6 +60,12 @@ class Metrics:
         self.sequencer_up = Gauge(
             "liqbot_sequencer_up", "1 up, 0 down or in grace, -1 unknown", [*chain, "stage"], registry=r
         )
+        self.threshold = Gauge(
+            "liqbot_threshold",
+            "Current adaptive thresholds: min_profit_usd, priority_fee_profit_share, pinned (1 = fallback)",
+            [*chain, "protocol", "name"],
+            registry=r,
+        )
 
     def skip(self, chain: str, protocol: str, reason: SkipReason) -> None:
         self.skips.labels(chain, protocol, reason.value).inc()

@@ -1,0 +1,148 @@
+"""One chain's adaptive thresholds in the running bot: the current min profit and gas share of each protocol,
+loaded from the database at start (so they survive restarts), recomputed every `update_every_blocks` blocks
+from the recent attempts, and recorded in `threshold_history` whenever they change.
+
+The newest history row is read again at every update, so `liqbot thresholds fallback` (a pin to the static
+defaults) and its release reach a running bot within `update_every_blocks` blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+
+from liqbot.config import ChainConfig, LiqbotConfig
+from liqbot.store import Store
+from liqbot.store import thresholds as history
+from liqbot.strategy.adaptive import Levels, Policy, next_levels
+from liqbot.strategy.pricing import StrategyConfig
+from liqbot.telemetry.metrics import Metrics
+
+log = structlog.get_logger("liqbot.thresholds")
+ENGINE = "engine"
+
+
+class ThresholdController:
+    def __init__(
+        self,
+        cfg: LiqbotConfig,
+        chain: ChainConfig,
+        store: Store,
+        protocols: Sequence[str],
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.chain, self.store, self.metrics, self.clock = chain, store, metrics, clock
+        self.settings = cfg.thresholds.adaptive
+        self.policy = Policy.of(cfg.thresholds)
+        self.deny = tuple(cfg.deny_assets)
+        self.protocols = tuple(protocols)
+        self.levels: dict[str, Levels] = {}
+        self.pinned: dict[str, bool] = {}
+        self.updated_at_block: int | None = None
+        for p in self.protocols:
+            self._load(p)
+
+    @property
+    def static(self) -> Levels:
+        return self.policy.default
+
+    def strategy_for(self, protocol: str) -> StrategyConfig:
+        lv = self.levels.get(protocol, self.static)
+        return StrategyConfig(lv.min_profit_usd, lv.gas_share, self.deny)
+
+    def gas_share_for(self, protocol: str) -> Decimal:
+        return self.levels.get(protocol, self.static).gas_share
+
+    def _load(self, protocol: str) -> history.ThresholdRecord | None:
+        """Current values from the newest history row: static when there is none, when it is a pin or a
+        release, or when adaptation is off in the config (recorded once, so `show` tells why)."""
+        rec = history.latest(self.store, self.chain.chain_id, protocol)
+        self.pinned[protocol] = rec is not None and rec.pinned
+        if rec is None or rec.pinned or rec.source == history.RELEASE:
+            self._set(protocol, self.static)
+        elif not self.settings.enabled:
+            if rec.source != history.STATIC or rec.levels != self.static:
+                why = "adaptive thresholds are off in the config (thresholds.adaptive.enabled: false)"
+                self._write(protocol, self.static, history.STATIC, why, {})
+            self._set(protocol, self.static)
+        else:
+            self._set(protocol, rec.levels)
+        return rec
+
+    def update(self, block: int, native_usd: Decimal | None) -> list[history.ThresholdRecord]:
+        """Recompute each protocol's values if `update_every_blocks` have passed (always on the first call);
+        returns the rows written."""
+        if not self.settings.enabled:
+            return []
+        if (
+            self.updated_at_block is not None
+            and block - self.updated_at_block < self.settings.update_every_blocks
+        ):
+            return []
+        self.updated_at_block = block
+        written = []
+        for p in self.protocols:
+            self._load(p)  # a pin or release from the CLI since the last update
+            if self.pinned[p]:
+                continue
+            stats = history.window_stats(
+                self.store,
+                self.chain.chain_id,
+                p,
+                window_attempts=self.settings.window_attempts,
+                window_hours=self.settings.window_hours,
+                now=self.clock(),
+                native_usd=native_usd,
+            )
+            before = self.levels[p]
+            decision = next_levels(stats, before, self.policy)
+            if not decision.changed_from(before):
+                log.debug(
+                    "thresholds held", chain=self.chain.name, protocol=p, why=" | ".join(decision.notes)
+                )
+                continue
+            extra: dict[str, object] = {
+                "block": block,
+                "window_hours": self.settings.window_hours,
+                "window_attempts": self.settings.window_attempts,
+            }
+            rec = self._write(
+                p, decision.levels, history.ADAPTIVE, "\n".join(decision.notes), {**stats.as_dict(), **extra}
+            )
+            written.append(rec)
+            self._set(p, decision.levels)
+            log.info(
+                "thresholds changed",
+                chain=self.chain.name,
+                protocol=p,
+                min_profit_usd=str(decision.levels.min_profit_usd),
+                gas_share=str(decision.levels.gas_share),
+                why=" | ".join(decision.notes),
+            )
+        return written
+
+    def _write(
+        self, protocol: str, levels: Levels, source: str, reason: str, stats: dict[str, object]
+    ) -> history.ThresholdRecord:
+        return history.record(
+            self.store,
+            self.chain.chain_id,
+            protocol,
+            levels,
+            source=source,
+            actor=ENGINE,
+            reason=reason,
+            stats=stats,
+            at=self.clock(),
+        )
+
+    def _set(self, protocol: str, levels: Levels) -> None:
+        self.levels[protocol] = levels
+        if self.metrics is not None:
+            g = self.metrics.threshold
+            g.labels(self.chain.name, protocol, "min_profit_usd").set(float(levels.min_profit_usd))
+            g.labels(self.chain.name, protocol, "priority_fee_profit_share").set(float(levels.gas_share))
+            g.labels(self.chain.name, protocol, "pinned").set(int(self.pinned.get(protocol, False)))
