@@ -24,6 +24,17 @@ log = structlog.get_logger("liqbot.thresholds")
 ENGINE = "engine"
 
 
+ADAPTIVE_OFF = "adaptive thresholds are off in the config (thresholds.adaptive.enabled: false)"
+
+
+def current_levels(rec: history.ThresholdRecord | None, static: Levels, enabled: bool) -> Levels:
+    """What applies now, given the newest history row: the static defaults when there is none, when it is a
+    fallback pin or its release (adaptation starts again from the defaults), or when adaptation is off."""
+    if rec is None or not enabled or rec.pinned or rec.source == history.RELEASE:
+        return static
+    return rec.levels
+
+
 class ThresholdController:
     def __init__(
         self,
@@ -61,15 +72,10 @@ class ThresholdController:
         release, or when adaptation is off in the config (recorded once, so `show` tells why)."""
         rec = history.latest(self.store, self.chain.chain_id, protocol)
         self.pinned[protocol] = rec is not None and rec.pinned
-        if rec is None or rec.pinned or rec.source == history.RELEASE:
-            self._set(protocol, self.static)
-        elif not self.settings.enabled:
-            if rec.source != history.STATIC or rec.levels != self.static:
-                why = "adaptive thresholds are off in the config (thresholds.adaptive.enabled: false)"
-                self._write(protocol, self.static, history.STATIC, why, {})
-            self._set(protocol, self.static)
-        else:
-            self._set(protocol, rec.levels)
+        off = not self.settings.enabled and rec is not None and not rec.pinned
+        if off and rec is not None and (rec.source != history.STATIC or rec.levels != self.static):
+            self._write(protocol, self.static, history.STATIC, ADAPTIVE_OFF, {})
+        self._set(protocol, current_levels(rec, self.static, self.settings.enabled))
         return rec
 
     def update(self, block: int, native_usd: Decimal | None) -> list[history.ThresholdRecord]:
