@@ -8,8 +8,8 @@ value by at most one step, toward a target chosen by what the window shows:
                  ≈ expected) → back toward the static default, or toward lo when realized beats expected.
                  Below the default without a healthy window → back up toward the default; else hold.
     gas share    many lost races while few reverts (we are being outbid) → up one step, toward hi. No lost
-                 race and a good hit rate (we may be overpaying) → toward lo. Lost races within the limit →
-                 toward the default. Many lost races with many reverts (more tip would not help) → hold.
+                 race, a good hit rate and few reverts (we may be overpaying) → toward lo. Lost races within
+                 the limit → toward the default. Many lost races with many reverts (a tip won't help) → hold.
 
 Below `min_sample` sent attempts nothing moves. Values never leave [lo, hi]; a value found outside (the bounds
 changed) is first clamped. Every call returns sentences saying which signal moved what, and why."""
@@ -181,8 +181,8 @@ def _gas_share(s: WindowStats, cur: Decimal, p: Policy) -> tuple[Decimal, str]:
     if lost > p.lost_race_rate_max and revert <= p.revert_rate_max:
         why = f"lost races {_pct(lost)} > {_pct(p.lost_race_rate_max)}, reverts {_pct(revert)}: outbid, raise"
         return _toward(cur, hi, p.share_step, "gas share", why)
-    if s.lost_races == 0 and hit >= p.hit_rate_min:
-        why = f"no lost race, hit rate {_pct(hit)}: the tip may be more than needed"
+    if s.lost_races == 0 and hit >= p.hit_rate_min and revert <= p.revert_rate_max:
+        why = f"no lost race, hit rate {_pct(hit)}, reverts {_pct(revert)}: the tip may be more than needed"
         return _toward(cur, lo, p.share_step, "gas share", why)
     if lost <= p.lost_race_rate_max:
         why = f"lost races {_pct(lost)} <= {_pct(p.lost_race_rate_max)}: ease back to the default"
