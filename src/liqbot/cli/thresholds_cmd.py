@@ -56,9 +56,13 @@ def _targets(cfg: LiqbotConfig, chain: str | None, protocol: str | None) -> list
     return out
 
 
-def _open(config: Path, db: str | None, create: bool) -> tuple[LiqbotConfig, Store]:
+def _open(
+    config: Path, db: str | None, chain: str | None, protocol: str | None, create: bool
+) -> tuple[LiqbotConfig, list[tuple[ChainConfig, str]], Store]:
+    """The config, the chain × protocol pairs asked for (checked before touching the database), the store."""
     cfg = load_config(config)
-    return cfg, open_store(db or cfg.database_url, create=create)
+    targets = _targets(cfg, chain, protocol)
+    return cfg, targets, open_store(db or cfg.database_url, create=create)
 
 
 @app.command()
@@ -67,11 +71,11 @@ def show(
 ) -> None:
     """The current min profit and gas share per chain × protocol: where they come from, since when, the
     window and the explanation of the last change, the bounds."""
-    cfg, store = _open(config, db, create=False)
+    cfg, targets, store = _open(config, db, chain, protocol, create=False)
     t, a = cfg.thresholds, cfg.thresholds.adaptive
     policy = Policy.of(t)
     with store:
-        for c, rows in _by_chain(_targets(cfg, chain, protocol)):
+        for c, rows in _by_chain(targets):
             state = "on" if a.enabled else "[yellow]off[/yellow] (static values)"
             console.print(
                 f"[bold]{c.name}[/bold] (chain id {c.chain_id}) — adaptive {state}; window: newest "
@@ -188,11 +192,11 @@ def fallback(
     A running bot picks it up within update_every_blocks blocks."""
     if not reason.strip():
         raise ConfigError("--reason must say why (it is recorded)")
-    cfg, store = _open(config, db, create=True)
+    cfg, targets, store = _open(config, db, chain, protocol, create=True)
     static = Policy.of(cfg.thresholds).default
     actor = f"cli:{getpass.getuser()}"
     with store:
-        for c, p in _targets(cfg, chain, protocol):
+        for c, p in targets:
             rec = history.latest(store, c.chain_id, p)
             pinned = rec is not None and rec.pinned
             if release and not pinned:
