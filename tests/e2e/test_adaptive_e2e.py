@@ -20,6 +20,7 @@ from liqbot.cli.main import app
 from liqbot.config import load_config
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.engine.thresholds import ThresholdController
+from liqbot.execution.live import LiveExecutor
 from liqbot.harness.devnet import manager
 from liqbot.harness.devnet.rpc import DevnetRpc
 from liqbot.store import Attempt, AttemptStatus, Store, open_store
@@ -28,6 +29,8 @@ from liqbot.telemetry.metrics import Metrics
 pytestmark = pytest.mark.devnet
 S = AttemptStatus
 STATIC = Decimal(5)  # the devnet config's thresholds.min_profit_usd
+# anvil's public dev account #5 (LIQUIDATOR), which the devnet executor allows. Never a real key.
+DEV_KEY_5 = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
 
 
 def _config(devnet: manager.Devnet, tmp_path: Path, step: Decimal | None) -> Path:
@@ -150,3 +153,34 @@ def test_reverts_raise_aave_min_profit_and_fallback_restores_the_static_one(
     assert "fallback (pinned)" in shown.output and "canary reverts" in shown.output
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     assert stamp in shown.output
+
+
+def test_live_executor_bids_the_adapted_gas_share_of_each_protocol(
+    devnet: manager.Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flash mode: the executor's fee bid takes the gas share of the opportunity's protocol."""
+    monkeypatch.setenv("LIQBOT_SIGNER_KEY", DEV_KEY_5)
+    db = f"sqlite:///{tmp_path / 'live.db'}"
+    config = _config(devnet, tmp_path, Decimal(1))
+    cfg = load_config(config, env={"LIQBOT_DATABASE_URL": db, "LIQBOT_EXECUTION_MODE": "flash"})
+    with open_store(db) as store:
+        for i in range(6):  # Morpho: half its sends lost the race, none reverted: outbid
+            a = store.record_detected(
+                chain_id=cfg.chains[0].chain_id, protocol="morpho_blue", market=f"0x{0xAB:064x}",
+                borrower=f"0x{0xB0B0 + i:040x}", mode="flash", collateral_asset=f"0x{0xC0:040x}",
+                debt_asset=f"0x{0xD0:040x}", debt_to_cover=10**18, expected_seized=10**18,
+                expected_profit_usd=Decimal(20), gas_usd=Decimal(-3), detected_block=10**9 + i,
+            )  # fmt: skip
+            store.advance(a, S.SIMULATED, sender=f"0x{0x5E:040x}")
+            store.advance(a, S.SUBMITTED, tx_hash=f"0x{0xE00 + i:064x}", nonce=i)
+            if i % 2:
+                store.advance(a, S.LOST_RACE, reason="reverted on chain: already liquidated")
+            else:
+                store.advance(a, S.INCLUDED, realized_profit_usd=Decimal(23))
+        pipe = ChainPipeline(cfg, cfg.chains[0], store, Metrics(), str(config))
+        pipe.thresholds.update(1, None)
+        executor = pipe.decider.executor
+        assert isinstance(executor, LiveExecutor)
+        assert executor.gas_share_for("morpho_blue") == Decimal("0.25")
+        assert executor.gas_share_for("aave_v3") == Decimal("0.2")
+        asyncio.run(pipe.close())
