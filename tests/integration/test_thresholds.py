@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from typer.testing import CliRunner
 
 from liqbot.cli.main import app
@@ -23,6 +25,7 @@ from liqbot.core.errors import ConfigError, StoreError
 from liqbot.engine.thresholds import ThresholdController
 from liqbot.store import AttemptStatus, Store, open_store
 from liqbot.store import thresholds as th
+from liqbot.store.db import alembic_config, current_revision, head_revision, migrate
 from liqbot.strategy.adaptive import Levels
 from liqbot.telemetry.metrics import Metrics
 
@@ -119,6 +122,19 @@ def sent(
 
 
 # ---- the history table -----------------------------------------------------------------------------------
+
+
+def test_migration_0005_downgrades_for_a_rollback_and_upgrades_again(store: Store) -> None:
+    """The runbook's rollback step: back to 0004 (only this table goes), then forward again."""
+    th.record(store, 1, "aave_v3", Levels(D(5), D("0.2")), source=th.FALLBACK, actor="cli:x", reason="pin",
+              at=datetime.now(UTC))  # fmt: skip
+    url = store.engine.url.render_as_string(hide_password=False)
+    command.downgrade(alembic_config(url), "0004")
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert "threshold_history" not in tables and {"liquidation_attempts", "kill_switch_events"} <= tables
+    assert current_revision(store.engine) == "0004"
+    migrate(store.engine)
+    assert current_revision(store.engine) == head_revision() and th.latest(store, 1, "aave_v3") is None
 
 
 def test_history_round_trip_is_exact_and_newest_first(store: Store) -> None:
