@@ -150,7 +150,7 @@ def test_reverts_raise_aave_min_profit_and_fallback_restores_the_static_one(
     assert _profits(rows, "aave_v3").keys() == base.keys(), "every opportunity of the static run goes again"
     shown = runner.invoke(app, ["thresholds", "show", "-c", str(config), "--db", db], env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
-    assert "fallback (pinned)" in shown.output and "canary reverts" in shown.output
+    assert "pinned to the static defaults" in shown.output and "canary reverts" in shown.output
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     assert stamp in shown.output
 

@@ -256,7 +256,7 @@ def test_fallback_pins_the_static_defaults_until_released(
     ).min_profit_usd == D(5), "the pin survives a restart"
     shown = cli("thresholds", "show", "-c", str(cfg_path), "--db", db_url, "--chain", "devnet")
     assert shown.exit_code == 0, shown.output
-    assert "fallback (pinned)" in shown.output and "reverts after the upgrade" in shown.output
+    assert "pinned to the static defaults" in shown.output and "reverts after the upgrade" in shown.output
     assert "window now: sent 6, included 0, reverted 6" in shown.output
     again = cli("thresholds", "fallback", "-c", str(cfg_path), "--db", db_url, "--chain", "devnet",
                 "--protocol", "aave_v3", "--reason", "twice")  # fmt: skip

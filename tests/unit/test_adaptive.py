@@ -160,7 +160,7 @@ def policies(draw: st.DrawFn) -> Policy:
 levels = st.builds(Levels, money, shares)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(windows(), levels, policies())
 def test_never_outside_the_bounds_and_at_most_one_step(s: WindowStats, cur: Levels, p: Policy) -> None:
     d = next_levels(s, cur, p)
@@ -177,7 +177,7 @@ def test_never_outside_the_bounds_and_at_most_one_step(s: WindowStats, cur: Leve
         assert d.levels == start, "no change without the minimum sample"
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(windows(), levels, policies(), st.integers(1, 10))
 def test_more_reverts_never_lower_the_min_profit(s: WindowStats, cur: Levels, p: Policy, k: int) -> None:
     worse = WindowStats(
@@ -189,7 +189,7 @@ def test_more_reverts_never_lower_the_min_profit(s: WindowStats, cur: Levels, p:
     assert next_levels(worse, cur, p).levels.min_profit_usd >= next_levels(s, cur, p).levels.min_profit_usd
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(windows(), levels, policies(), st.decimals(min_value="0.01", max_value=500, places=2))
 def test_less_realized_never_lowers_the_min_profit(
     s: WindowStats, cur: Levels, p: Policy, cut: Decimal
@@ -201,7 +201,7 @@ def test_less_realized_never_lowers_the_min_profit(
     assert next_levels(worse, cur, p).levels.min_profit_usd >= next_levels(s, cur, p).levels.min_profit_usd
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(windows(), levels, policies(), st.decimals(min_value="0.01", max_value=500, places=2))
 def test_more_gas_paid_never_lowers_the_min_profit(
     s: WindowStats, cur: Levels, p: Policy, more: Decimal
@@ -215,7 +215,7 @@ def test_more_gas_paid_never_lowers_the_min_profit(
     assert next_levels(worse, cur, p).levels.min_profit_usd >= next_levels(s, cur, p).levels.min_profit_usd
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(windows(), levels, policies(), st.integers(1, 10))
 def test_more_lost_races_never_lower_the_gas_share(s: WindowStats, cur: Levels, p: Policy, k: int) -> None:
     if s.sent < p.min_sample:
@@ -227,7 +227,7 @@ def test_more_lost_races_never_lower_the_gas_share(s: WindowStats, cur: Levels, 
     assert next_levels(worse, cur, p).levels.gas_share >= next_levels(s, cur, p).levels.gas_share
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(windows(), levels, policies())
 def test_repeated_updates_stay_in_bounds_and_settle(s: WindowStats, cur: Levels, p: Policy) -> None:
     """The same window applied again and again walks to a fixed point inside the bounds, never oscillates."""

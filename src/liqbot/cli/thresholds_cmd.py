@@ -80,7 +80,8 @@ def show(
             console.print(
                 f"[bold]{c.name}[/bold] (chain id {c.chain_id}) — adaptive {state}; window: newest "
                 f"{a.window_attempts} sent attempts of {a.window_hours} h, min sample {a.min_sample}, "
-                f"update every {a.update_every_blocks} blocks"
+                f"update every {a.update_every_blocks} blocks",
+                soft_wrap=True,
             )
             table = Table(
                 "protocol", "min profit USD", "gas share", "source", "since", "by", "bounds: profit / share"
@@ -98,7 +99,7 @@ def show(
                     rec.actor if rec else "-",
                     f"{_range(policy.profit_bounds)} / {_range(policy.share_bounds)}",
                 )
-                notes += _story(store, c, p, rec, cfg)
+                notes += _story(store, c, p, rec, cfg, now, policy.default)
             console.print(table)
             for line in notes:
                 console.print(line, soft_wrap=True)
@@ -111,8 +112,8 @@ def _by_chain(targets: list[tuple[ChainConfig, str]]) -> list[tuple[ChainConfig,
     return list(out.values())
 
 
-def _vs(value: Decimal, static: Decimal) -> str:
-    return str(value) if value == static else f"[bold]{value}[/bold] (static {static})"
+def _vs(value: Decimal, static: Decimal, unit: str = "") -> str:
+    return f"{value}{unit}" if value == static else f"[bold]{value}{unit}[/bold] (static {static})"
 
 
 def _source(rec: history.ThresholdRecord | None, enabled: bool) -> str:
@@ -130,16 +131,25 @@ def _range(bounds: tuple[Decimal, Decimal]) -> str:
 
 
 def _story(
-    store: Store, c: ChainConfig, p: str, rec: history.ThresholdRecord | None, cfg: LiqbotConfig
+    store: Store,
+    c: ChainConfig,
+    p: str,
+    rec: history.ThresholdRecord | None,
+    cfg: LiqbotConfig,
+    now: Levels,
+    static: Levels,
 ) -> list[str]:
     a = cfg.thresholds.adaptive
-    head = f"  [bold]{p}[/bold]"
-    lines = []
+    state = f"min profit {_vs(now.min_profit_usd, static.min_profit_usd, ' USD')}, "
+    state += f"gas share {_vs(now.gas_share, static.gas_share)}"
+    if rec is not None and rec.pinned:
+        state += ", [red]pinned to the static defaults[/red]"
+    lines = [f"  [bold]{p}[/bold]: {state}"]
     if rec is None:
-        lines.append(f"{head}: no change recorded yet; the static defaults apply.")
+        lines.append("    no change recorded yet; the static defaults apply")
     else:
-        lines.append(f"{head}: last change {rec.source} by {rec.actor} at {rec.at:%Y-%m-%d %H:%M:%S}:")
-        lines += [f"    {escape(x)}" for x in rec.reason.splitlines()]
+        lines.append(f"    last change: {rec.source} by {rec.actor} at {rec.at:%Y-%m-%d %H:%M:%S}:")
+        lines += [f"      {escape(x)}" for x in rec.reason.splitlines()]
         if rec.stats:
             lines.append(f"    window then: {_stats_text(rec.stats)}")
     stats = history.window_stats(

@@ -52,6 +52,7 @@ class ThresholdController:
         self.protocols = tuple(protocols)
         self.levels: dict[str, Levels] = {}
         self.pinned: dict[str, bool] = {}
+        self._strategies: dict[str, StrategyConfig] = {}  # built once per change, read per borrower
         self.updated_at_block: int | None = None
         for p in self.protocols:
             self._load(p)
@@ -61,8 +62,12 @@ class ThresholdController:
         return self.policy.default
 
     def strategy_for(self, protocol: str) -> StrategyConfig:
-        lv = self.levels.get(protocol, self.static)
-        return StrategyConfig(lv.min_profit_usd, lv.gas_share, self.deny)
+        got = self._strategies.get(protocol)
+        if got is None:
+            got = self._strategies[protocol] = StrategyConfig(
+                self.static.min_profit_usd, self.static.gas_share, self.deny
+            )
+        return got
 
     def gas_share_for(self, protocol: str) -> Decimal:
         return self.levels.get(protocol, self.static).gas_share
@@ -147,6 +152,7 @@ class ThresholdController:
 
     def _set(self, protocol: str, levels: Levels) -> None:
         self.levels[protocol] = levels
+        self._strategies[protocol] = StrategyConfig(levels.min_profit_usd, levels.gas_share, self.deny)
         if self.metrics is not None:
             g = self.metrics.threshold
             g.labels(self.chain.name, protocol, "min_profit_usd").set(float(levels.min_profit_usd))
