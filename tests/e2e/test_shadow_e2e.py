@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,11 @@ def test_shadow_finds_every_liquidatable_position_in_the_shock_block(
             else:
                 assert r.expected_profit_usd >= cfg.thresholds.min_profit_usd
                 assert r.simulated_at is not None
+                # costs are stored positive and add up to the expected profit
+                assert r.bonus_usd is not None and r.swap_usd is not None and r.fees_usd is not None
+                assert r.gas_usd is not None and r.gas_usd > 0 and r.fees_usd >= 0
+                parts = r.bonus_usd - r.swap_usd - r.gas_usd - r.fees_usd
+                assert abs(r.expected_profit_usd - parts) < Decimal("0.000001")
         shadowed = [r for r in rows if r.status is AttemptStatus.SHADOWED]
         assert len(shadowed) >= len(rows) // 2, "most positions after a 20% crash are worth liquidating"
         skipped = [r for r in rows if r.status is AttemptStatus.SKIPPED]

@@ -63,7 +63,7 @@ def test_min_amount_out_rounds_down() -> None:
 
 def test_min_profit_covers_gas_l1_and_floor_in_debt_units() -> None:
     profit = ProfitBreakdown(
-        Decimal(50), Decimal(-2), Decimal(0), Decimal("3.25"), Decimal("0.5"), Decimal("44.25")
+        Decimal(50), Decimal(-2), Decimal(0), Decimal("-3.25"), Decimal("-0.5"), Decimal("44.25")
     )
     opp = Opportunity(option(), profit, 0, 500, 900_000, 0, 0, True)
     # (3.25 + 0.5 + 5) USD at $1 with 6 decimals = 8.75 USDC

@@ -227,9 +227,11 @@ class Decider:
             expected_seized=opt.collateral_to_liquidator if opt else 0,
             expected_profit_usd=p.net_usd if p else Decimal(0),
             bonus_usd=p.bonus_usd if p else None,
-            swap_usd=p.swap_usd if p else None,
-            gas_usd=(p.gas_usd + p.l1_fee_usd) if p else None,
-            fees_usd=p.flash_fee_usd if p else None,
+            # The row keeps costs as positive numbers (expected = bonus − swap − gas − fees); the
+            # breakdown signs each part as it affects us.
+            swap_usd=-p.swap_usd if p else None,
+            gas_usd=-(p.gas_usd + p.l1_fee_usd) if p else None,
+            fees_usd=-p.flash_fee_usd if p else None,
             health_factor=hf,
             detected_block=ctx.block,
             detection_latency_ms=latency_ms,

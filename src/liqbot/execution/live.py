@@ -86,7 +86,7 @@ class LiveExecutor:
         if debt_price is None:
             return self._skip(attempt_id, f"{SkipReason.NO_PRICE.value}: {o.debt_asset}")
         # The worst-case gas spend is fixed first; minProfit then makes the contract refuse anything less.
-        pre_gas_usd = opp.profit.net_usd + opp.profit.gas_usd
+        pre_gas_usd = opp.profit.net_usd - opp.profit.gas_usd  # gas_usd is signed: a cost is negative
         budget_wei = int(pre_gas_usd * Decimal(10) ** (18 + 8) / Decimal(facts.native_price.answer))
         bid = fee_bid(
             facts.gas.next_base_fee,
@@ -209,10 +209,11 @@ class LiveExecutor:
         return encode_liquidation(target, cf, swap, min_profit, self.cfg.execution.profit_to_treasury)
 
 
-def _with_gas(opp: Opportunity, gas_usd: Decimal) -> ProfitBreakdown:
+def _with_gas(opp: Opportunity, cost_usd: Decimal) -> ProfitBreakdown:
+    """The breakdown with the gas cost replaced by `cost_usd` (positive), signed like the rest."""
     p = opp.profit
     return ProfitBreakdown(
-        p.bonus_usd, p.swap_usd, p.flash_fee_usd, gas_usd, p.l1_fee_usd, p.net_usd + p.gas_usd - gas_usd
+        p.bonus_usd, p.swap_usd, p.flash_fee_usd, -cost_usd, p.l1_fee_usd, p.net_usd - p.gas_usd - cost_usd
     )
 
 

@@ -61,6 +61,6 @@ def min_profit_units(opp: Opportunity, debt_price_usd: int, floor_usd: Decimal) 
     decimals (the strategy's fresh feed price). Rounded up."""
     if debt_price_usd <= 0:
         raise ValueError("min_profit_units needs the debt asset's USD price")
-    costs_usd = opp.profit.gas_usd + opp.profit.l1_fee_usd + floor_usd
+    costs_usd = -(opp.profit.gas_usd + opp.profit.l1_fee_usd) + floor_usd  # the breakdown signs costs < 0
     scaled = costs_usd * Decimal(10) ** (opp.option.debt_decimals + 8) / Decimal(debt_price_usd)
     return max(1, int(scaled.to_integral_value(rounding=ROUND_CEILING)))
