@@ -44,6 +44,7 @@ class WsProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
+        self._closing: set[asyncio.Future[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -153,18 +154,27 @@ class WsProxy:
                 await dst.send(raw)
 
     async def _drop(self, clean: bool) -> int:
+        """Cuts without waiting for the other side: the caller may be the client's own (blocked) loop."""
         pairs = list(self._pairs)
         for client, up in pairs:
+            self._pairs.discard((client, up))
             if clean:
-                await client.close(1001, "test proxy drop")
+                self._later(client.close(1001, "test proxy drop"))
             else:
                 client.transport.abort()
-            await up.close()
+            self._later(up.close())
         self.dropped += len(pairs)
         return len(pairs)
 
+    def _later(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
     async def _shutdown(self) -> None:
-        await self._drop(clean=True)
+        await self._drop(clean=False)
+        if self._closing:
+            await asyncio.wait(list(self._closing), timeout=2)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
