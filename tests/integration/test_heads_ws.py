@@ -213,3 +213,20 @@ def test_a_reorg_is_seen(node: anvil.AnvilProcess, proxy: WsProxy) -> None:
         await client.close()
 
     asyncio.run(run())
+
+
+def test_a_silent_node_behind_the_chain_is_left(node: anvil.AnvilProcess, proxy: WsProxy) -> None:
+    """Its head check answers, but with a block below one seen over HTTP: stuck, not idle."""
+
+    async def run() -> None:
+        m = Metrics()
+        w = watcher_for((proxy.url,), m)
+        async with watching(w):
+            await until(lambda: w.live, "subscribed")
+            assert w.latest is not None
+            w.note_head(w.latest + 5)  # as the pipeline does after reading a newer head over HTTP
+            await until(lambda: sample(m, "liqbot_ws_reconnects_total", endpoint=proxy.url,
+                                       reason="behind") >= 1, "stuck node left")  # fmt: skip
+            await until(lambda: proxy.accepted >= 2, "tried again after its rest")
+
+    asyncio.run(run())

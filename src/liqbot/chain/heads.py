@@ -66,6 +66,7 @@ class HeadWatcher:
         self.live = False  # subscribed right now
         self.current: int | None = None  # endpoint index in use
         self.sessions = 0  # subscriptions made (the first one and every resubscription)
+        self.elsewhere = 0  # the newest head known from another source (the pipeline's HTTP reads)
         self.wakes = 0
         self._wake = asyncio.Event()
         self._ids = itertools.count(1)
@@ -86,6 +87,10 @@ class HeadWatcher:
                 for w in waiters:
                     w.cancel()
         return self.wakes
+
+    def note_head(self, number: int) -> None:
+        """A head seen elsewhere (HTTP): a silent endpoint below it is stuck, not idle."""
+        self.elsewhere = max(self.elsewhere, number)
 
     def next_wait(self, processed: int, poll_s: float) -> float:
         return next_wait(self.live, self.latest, processed, poll_s, self.block_time_s)
@@ -160,11 +165,14 @@ class HeadWatcher:
 
     async def _check(self, ws: ClientConnection, sub: str, idx: int) -> None:
         """Silence: ask the node its head. No newer head means an idle chain; a newer one whose
-        notification does not follow within the grace means the subscription stalled."""
+        notification does not follow within the grace means the subscription stalled; one below a head
+        seen elsewhere means the node itself is stuck."""
         t = self.timing
         known = self.latest
         call = self._call(ws, "eth_blockNumber", sub=sub, idx=idx)
         number = _hex(await asyncio.wait_for(call, t.probe_s))
+        if number < self.elsewhere:
+            raise SessionEnded("behind", f"node is at block {number}, the chain at {self.elsewhere}")
         if self.latest is None or number <= self.latest:
             return
         deadline = self.clock() + t.grace_s

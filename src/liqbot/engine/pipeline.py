@@ -242,7 +242,9 @@ class ChainPipeline:
         seen = 0
         try:
             while not stop.is_set():
-                if not await self.step():
+                stepped = await self.step()
+                heads.note_head(self.block)
+                if not stepped:
                     seen = await heads.wait(seen, heads.next_wait(self.block, poll), stop)
         finally:
             await self._stop_heads()
