@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -20,6 +21,7 @@ from liqbot.chain.headpolicy import (
     parse_head,
     parse_message,
 )
+from liqbot.chain.heads import HeadWatcher, _describe
 
 
 def h(n: int, tag: str = "a", parent: str | None = None) -> Head:
@@ -143,3 +145,28 @@ def test_pipeline_waits_a_block_only_while_the_stream_is_live_and_caught_up() ->
     assert next_wait(True, latest=101, processed=100, poll_s=1.2, block_time_s=12) == 1.2, "HTTP lags WS"
     assert next_wait(False, latest=100, processed=100, poll_s=1.2, block_time_s=12) == 1.2, "WS down"
     assert next_wait(True, latest=None, processed=100, poll_s=1.2, block_time_s=12) == 1.2
+
+
+def test_wait_returns_on_a_wake_even_one_that_came_first_on_stop_or_on_timeout() -> None:
+    async def run() -> None:
+        w = HeadWatcher("c", ("ws://127.0.0.1:1",), 1.0)
+        assert await w.wait(0, timeout=0.01) == 0, "nothing happened: the timeout returns"
+        w._announce(5)
+        assert await w.wait(0, timeout=60) == 1, "a wake before the wait is not lost"
+        assert w.latest == 5
+        stop = asyncio.Event()
+        stop.set()
+        assert await w.wait(1, timeout=60, stop=stop) == 1, "stop ends the wait"
+        waiter = asyncio.ensure_future(w.wait(1, timeout=60))
+        await asyncio.sleep(0)
+        w._announce(4)
+        assert await waiter == 2, "a wake during the wait ends it"
+        assert w.latest == 5, "an older number never lowers the announced head"
+
+    asyncio.run(run())
+
+
+def test_errors_are_described_without_urls() -> None:
+    refused = "ConnectionRefusedError: [Errno 111] Connect call failed"
+    assert _describe(OSError(111, "Connect call failed")) == refused
+    assert _describe(ValueError("wss://x.example/v2/SECRETKEY123 is bad")) == "ValueError"
