@@ -244,7 +244,7 @@ class ChainPipeline:
             while not stop.is_set():
                 stepped = await self.step()
                 heads.note_head(self.block)
-                if not stepped:
+                if not (stepped and not heads.live):  # live: the next head wakes us, no need to ask again
                     seen = await heads.wait(seen, heads.next_wait(self.block, poll), stop)
         finally:
             await self._stop_heads()
