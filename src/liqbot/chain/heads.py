@@ -126,14 +126,9 @@ class HeadWatcher:
             rest = 0.0 if reason == "failback" else self.endpoints.failed(idx, self.clock())
             if self.metrics:
                 self.metrics.ws_reconnects.labels(self.chain, label, reason).inc()
-            log.warning(
-                "ws session ended",
-                chain=self.chain,
-                endpoint=label,
-                reason=reason,
-                detail=detail,
-                rest_s=rest,
-            )
+            say = log.info if reason == "failback" else log.warning
+            say("ws session ended", chain=self.chain, endpoint=label, reason=reason, detail=detail,
+                rest_s=round(rest, 2))  # fmt: skip
 
     async def _session(self, idx: int) -> None:
         """Connect, subscribe, then listen until something ends the session (always by raising)."""
