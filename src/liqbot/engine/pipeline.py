@@ -16,6 +16,7 @@ import structlog
 from rich.progress import Progress
 
 from liqbot.chain.client import ChainClient
+from liqbot.chain.heads import HeadWatcher
 from liqbot.chain.signer import SignerLanes
 from liqbot.config import ChainConfig, LiqbotConfig
 from liqbot.core.errors import ConfigError
@@ -234,12 +235,50 @@ class ChainPipeline:
 
     async def run(self, stop: asyncio.Event) -> None:
         poll = max(0.05, self.chain.block_time_s / 10)
+        if self.chain.rpc_ws:
+            await self._run_with_heads(stop, poll)
+            return
         while not stop.is_set():
             if not await self.step():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll)
 
+    # New heads over WebSocket wake the step; HTTP polling stays as the fallback (see chain/heads.py).
+    _heads: HeadWatcher | None = None
+    _heads_task: asyncio.Task[None] | None = None
+
+    async def _run_with_heads(self, stop: asyncio.Event, poll: float) -> None:
+        heads = self._heads = HeadWatcher(
+            self.chain.name, tuple(str(u) for u in self.chain.rpc_ws), self.chain.block_time_s, self.metrics
+        )
+        self._heads_task = asyncio.create_task(heads.run(), name=f"heads:{self.chain.name}")
+        self._heads_task.add_done_callback(self._heads_done)
+        seen = 0
+        try:
+            while not stop.is_set():
+                stepped = await self.step()
+                heads.note_head(self.block)
+                if not (stepped and not heads.live):  # live: the next head wakes us, no need to ask again
+                    seen = await heads.wait(seen, heads.next_wait(self.block, poll), stop)
+        finally:
+            await self._stop_heads()
+
+    def _heads_done(self, task: asyncio.Task[None]) -> None:
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:  # a bug, not a network fault (those it survives): keep going on HTTP polls
+            log.error("ws head watcher stopped; polling HTTP only", chain=self.chain.name, exc_info=exc)
+            if self._heads is not None:
+                self._heads.live = False
+
+    async def _stop_heads(self) -> None:
+        task, self._heads_task = self._heads_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def close(self) -> None:
+        await self._stop_heads()
         await self.decider.drain()
         await self.facts.close()
         await self.client.close()

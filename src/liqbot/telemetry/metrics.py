@@ -66,6 +66,25 @@ class Metrics:
             [*chain, "protocol", "name"],
             registry=r,
         )
+        # New heads over WebSocket; `endpoint` is the redacted URL (never a key).
+        self.ws_connected = Gauge(
+            "liqbot_ws_connected", "1 while subscribed to new heads there", [*chain, "endpoint"], registry=r
+        )
+        self.ws_reconnects = Counter(
+            "liqbot_ws_reconnects_total",
+            "WebSocket sessions given up and replaced, by reason",
+            [*chain, "endpoint", "reason"],
+            registry=r,
+        )
+        self.ws_heads = Counter(
+            "liqbot_ws_heads_total", "New heads received over WebSocket", chain, registry=r
+        )
+        self.ws_head_anomalies = Counter(
+            "liqbot_ws_head_anomalies_total",
+            "New heads that skipped blocks (gap) or replaced seen ones (reorg)",
+            [*chain, "kind"],
+            registry=r,
+        )
 
     def skip(self, chain: str, protocol: str, reason: SkipReason) -> None:
         self.skips.labels(chain, protocol, reason.value).inc()
