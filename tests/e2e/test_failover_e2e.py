@@ -1,8 +1,9 @@
 """The live devnet scenario of test_live_e2e (flash mode, a WETH crash) with rpc_http = three fault-injecting
-proxies in front of the devnet's anvil, two of them broken: one answers garbage, then after the crash now
-and then drops connections, answers 5xx, 429 or garbage, or stalls past the timeout; one reports a frozen
-head and cuts answers short. liqbot still liquidates every position a clean run (same chain, reverted to
-the same state) liquidates, every attempt ends included, and the faults really happened."""
+proxies in front of the devnet's anvil, two of them broken at any time. Throughout, one reports a frozen
+head and cuts answers short. Until the crash another answers garbage while the third works; at the crash
+they swap: the one in use starts dropping connections, answering 5xx, 429 or garbage and stalling past the
+timeout, and the garbage one is mended. liqbot still liquidates every position a clean run (same chain,
+reverted to the same state) liquidates, every attempt ends included, and the faults really happened."""
 
 from __future__ import annotations
 
@@ -27,11 +28,9 @@ from .test_live_e2e import DEV_KEY_5
 
 pytestmark = pytest.mark.devnet
 
-# The noisy endpoint answers garbage until the crash, then breaks now and then in every way it can.
-BROKEN = Faults(garbage=1.0)
-NOISY = Faults(drop=0.1, delay=0.05, delay_s=1.5, http_5xx=0.1, rate_limit=0.05, garbage=0.1)
+GARBAGE = Faults(garbage=1.0)
 CUTS = Faults(truncate=0.2)
-SLOW_BUT_SOUND = Faults(delay=1.0, delay_s=0.03)  # the healthy one is a bit slower, so the others get picked
+NOISY = Faults(drop=0.3, delay=0.1, delay_s=1.5, http_5xx=0.2, rate_limit=0.1, garbage=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +101,21 @@ def test_two_broken_endpoints_of_three_still_liquidate_everything(
     rpc.revert(snap)
 
     proxies = [
-        FaultProxy(rpc.url, faults=BROKEN, seed=1).start(),
+        FaultProxy(rpc.url, faults=GARBAGE, seed=1).start(),
         FaultProxy(rpc.url, faults=CUTS, seed=2).start(),
-        FaultProxy(rpc.url, faults=SLOW_BUT_SOUND, seed=3).start(),
+        FaultProxy(rpc.url, seed=3).start(),
     ]
     metrics = Metrics()
     try:
         proxies[1].freeze()
         urls = [p.url for p in proxies]
         config, db = _config(devnet, tmp_path, "faulty", urls), f"sqlite:///{tmp_path / 'faulty.db'}"
-        shock_block, rows = _run(devnet, config, db, metrics, lambda: setattr(proxies[0], "faults", NOISY))
+
+        def swap() -> None:
+            proxies[0].clear()
+            proxies[2].faults = NOISY
+
+        shock_block, rows = _run(devnet, config, db, metrics, swap)
     finally:
         for p in proxies:
             p.stop()
@@ -127,9 +131,10 @@ def test_two_broken_endpoints_of_three_still_liquidate_everything(
     assert all(r.status in (AttemptStatus.INCLUDED, AttemptStatus.SKIPPED) for r in rows)
 
     # the faults were real, and the pool left the broken endpoints because of them
-    noisy, frozen, sound = (p.url for p in proxies)
+    mended, frozen, broke = (p.url for p in proxies)
     assert proxies[0].injected["garbage"] > 0, proxies[0].injected
     assert proxies[1].injected["frozen_head"] > 0, proxies[1].injected
+    assert sum(proxies[2].injected.values()) > 0, proxies[2].injected
     failovers = {
         (s.labels["endpoint"], s.labels["reason"])
         for family in metrics.registry.collect()
@@ -137,9 +142,9 @@ def test_two_broken_endpoints_of_three_still_liquidate_everything(
         for s in family.samples
         if s.name.endswith("_total") and s.value > 0
     }
-    assert (noisy, "malformed") in failovers, failovers
-    assert sound not in {e for e, _ in failovers}
+    assert (mended, "malformed") in failovers, failovers
+    assert broke in {e for e, _ in failovers}, failovers
     gauge = metrics.registry.get_sample_value
     assert (gauge("liqbot_rpc_head_lag_blocks", {"chain": "devnet", "endpoint": frozen}) or 0) > 3
     assert gauge("liqbot_rpc_endpoint_up", {"chain": "devnet", "endpoint": frozen}) == 0
-    assert gauge("liqbot_rpc_endpoint_up", {"chain": "devnet", "endpoint": sound}) == 1
+    assert gauge("liqbot_rpc_endpoint_up", {"chain": "devnet", "endpoint": mended}) == 1
