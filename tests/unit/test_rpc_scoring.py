@@ -62,17 +62,28 @@ def test_the_current_endpoint_is_kept_unless_another_is_clearly_better() -> None
 
 @given(st.integers(1, 40))
 def test_bench_doubles_per_failure_in_a_row_up_to_the_cap(n: int) -> None:
-    ep = EndpointState("e")
-    for k in range(1, n + 1):
-        length = record_failure(ep, "timeout", 100.0, P)
+    ep, now = EndpointState("e"), 100.0
+    for k in range(1, n + 1):  # each failure comes from the probe once the previous bench ended
+        now = ep.benched_until or now
+        length = record_failure(ep, "timeout", now, P)
         assert length == min(P.bench_max_s, P.bench_base_s * 2 ** (k - 1))
-    assert ep.benched and ep.benched_until == 100.0 + length
+    assert ep.benched and ep.benched_until == now + length
     assert 0 < ep.error_rate <= 1
     record_success(ep, 0.01, P)
     assert ep.strikes == 0 and ep.benched  # only a probe after the backoff lifts the bench
-    assert not probe_due(ep, 100.0 + length - 0.001) and probe_due(ep, 100.0 + length)
+    assert not probe_due(ep, now + length - 0.001) and probe_due(ep, now + length)
     recover(ep)
     assert not ep.benched and health(ep, None, 0.0, P) == "healthy"
+
+
+def test_calls_failing_during_a_bench_add_no_strike() -> None:
+    ep = EndpointState("e")
+    assert record_failure(ep, "timeout", 0.0, P) == 1.0
+    rate = ep.error_rate
+    for _ in range(5):  # the other calls that were in flight when it died
+        assert record_failure(ep, "timeout", 0.5, P) == 0.5
+    assert ep.strikes == 1 and ep.error_rate == rate
+    assert record_failure(ep, "timeout", 1.0, P) == 2.0  # the probe after the backoff fails: next strike
 
 
 @given(st.lists(st.booleans(), max_size=60))

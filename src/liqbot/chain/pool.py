@@ -106,6 +106,7 @@ class RpcPool:
         self.current: int | None = None
         self._ids = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self._prober: asyncio.Task[None] | None = None
 
     @property
@@ -127,7 +128,7 @@ class RpcPool:
             try:
                 answer = await self._post(i, method, params, self.timeout_s)
             except _FaultError as fault:
-                self._failed(i, fault.reason)
+                self._failed(i, fault.reason, failover=True)
                 failures.append(f"{ep.label}: {fault.reason}")
                 fallback = fault.answer or fallback
                 continue
@@ -194,11 +195,17 @@ class RpcPool:
             self.observer.rpc_failover(ep.label, reason)
         log.warning("rpc failover", endpoint=ep.label, reason=reason)
 
-    def _failed(self, i: int, reason: FailReason) -> None:
+    def _failed(self, i: int, reason: FailReason, *, failover: bool) -> None:
+        """A call (failover=True) or a probe failed at endpoint i: bench it."""
         ep, was_benched = self.states[i], self.states[i].benched
         bench_s = record_failure(ep, reason, self._now(), self.policy)
-        self._failover(i, reason)
-        if not was_benched:
+        if failover:
+            self._failover(i, reason)
+        elif self.current == i:
+            self.current = None
+        if was_benched:
+            log.debug("rpc endpoint still failing", endpoint=ep.label, reason=reason, bench_s=bench_s)
+        else:
             log.warning("rpc endpoint benched", endpoint=ep.label, reason=reason, bench_s=bench_s)
         self._publish()
 
@@ -235,15 +242,18 @@ class RpcPool:
             if head is None:
                 raise _FaultError("malformed")
         except _FaultError as fault:
-            self._failed(i, fault.reason)
+            self._failed(i, fault.reason, failover=False)
             return
         observe_head(ep, head, self._now())
         if ep.benched:
             self._recovered(i)
 
     def _start_prober(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._prober is not None and self._prober.get_loop() is not loop:
+            self._prober = None  # a client reused under a new event loop (asyncio.run twice): start afresh
         if len(self.states) > 1 and (self._prober is None or self._prober.done()):
-            self._prober = asyncio.get_running_loop().create_task(self._probe_loop(), name="rpc-probe")
+            self._prober = loop.create_task(self._probe_loop(), name="rpc-probe")
 
     async def _probe_loop(self) -> None:
         while True:
@@ -254,19 +264,21 @@ class RpcPool:
             await asyncio.sleep(self.probe_interval_s)
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session, self._session_loop = aiohttp.ClientSession(), loop
         return self._session
 
     async def close(self) -> None:
-        if self._prober is not None:
+        loop = asyncio.get_running_loop()
+        if self._prober is not None and self._prober.get_loop() is loop:
             self._prober.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prober
-            self._prober = None
-        if self._session is not None:
+        self._prober = None
+        if self._session is not None and self._session_loop is loop:
             await self._session.close()
-            self._session = None
+        self._session = None
 
 
 def _parse(body: bytes, rid: int) -> dict[str, Any] | None:

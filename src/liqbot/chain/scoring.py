@@ -64,7 +64,10 @@ def record_success(ep: EndpointState, latency_s: float, policy: Policy) -> None:
 
 
 def record_failure(ep: EndpointState, reason: FailReason, now: float, policy: Policy) -> float:
-    """Count a failure and bench the endpoint; returns the bench length in seconds."""
+    """Count a failure and bench the endpoint; returns the bench length in seconds. A call that was already
+    under way when the endpoint got benched and fails too adds nothing: one outage is one strike."""
+    if ep.benched_until is not None and now < ep.benched_until:
+        return ep.benched_until - now
     ep.error_rate += policy.error_decay * (1 - ep.error_rate)
     ep.strikes += 1
     ep.last_failure = reason
