@@ -133,6 +133,10 @@ class RpcPool:
                 fallback = fault.answer or fallback
                 continue
             head = _head_of(method, params, answer.get("result"))
+            if head is None and method == "eth_blockNumber" and "error" not in answer:
+                self._failed(i, "malformed", failover=True)  # a "result" that is no block number
+                failures.append(f"{ep.label}: malformed")
+                continue
             if head is not None:
                 observe_head(ep, head, self._now())
                 if head_lags(head, self.states, self.policy) and k < len(tries) - 1:
@@ -164,11 +168,11 @@ class RpcPool:
         except (aiohttp.ClientError, OSError):
             raise self._observed(ep, started, _FaultError("connection")) from None
         seconds = loop.time() - started
-        if status == 429:
-            raise self._observed(ep, started, _FaultError("rate_limit"))
-        if status >= 500:
-            raise self._observed(ep, started, _FaultError("http_5xx"))
         answer = _parse(body, rid)
+        if status == 429:
+            raise self._observed(ep, started, _FaultError("rate_limit", answer))
+        if status >= 500:  # its JSON-RPC answer, if any, still goes back when every endpoint says the same
+            raise self._observed(ep, started, _FaultError("http_5xx", answer))
         if answer is None:  # not JSON-RPC, or not the answer to this call
             raise self._observed(ep, started, _FaultError("malformed" if status == 200 else "http_status"))
         if "error" in answer:

@@ -4,6 +4,7 @@ answers, which raises its own exceptions for them (a revert is ContractLogicErro
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from web3 import AsyncWeb3
@@ -20,7 +21,9 @@ class PoolProvider(AsyncJSONBaseProvider):
         self.pool = pool
 
     async def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        return cast(RPCResponse, await self.pool.request(str(method), list(params or [])))
+        # web3's own encoder turns HexBytes, AttributeDicts and the like into JSON, as its HTTP provider does
+        plain = json.loads(self.encode_rpc_request(method, params))["params"]
+        return cast(RPCResponse, await self.pool.request(str(method), plain))
 
     async def is_connected(self, show_traceback: bool = False) -> bool:
         return True  # the pool picks a live endpoint per call

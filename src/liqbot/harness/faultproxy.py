@@ -26,6 +26,11 @@ import aiohttp
 
 from liqbot.config.secrets import redact_url
 
+GARBAGE = (  # HTTP 200 bodies that are not the answer: broken JSON, an HTML page, someone else's answer
+    b'{"jsonrpc":"2.0","id":1,"result":0x<html>bad gateway',
+    b"<html><body>502 Bad Gateway</body></html>",
+    b'{"jsonrpc":"2.0","id":-7,"result":"0x1"}',
+)
 FAULT_KINDS = ("drop", "truncate", "http_5xx", "rate_limit", "garbage", "delay")
 
 
@@ -162,7 +167,7 @@ class FaultProxy:
             return False
         if roll() < f.garbage:
             self.injected["garbage"] += 1
-            await _answer(writer, 200, b'{"jsonrpc":"2.0","id":1,"result":0x<html>bad gateway')
+            await _answer(writer, 200, self._rng.choice(GARBAGE))
             return False
         status, out = await self._forward(body)
         if roll() < f.truncate:
