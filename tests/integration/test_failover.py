@@ -185,6 +185,41 @@ def test_a_frozen_head_is_seen_lagging_and_skipped(chain: DevnetRpc, proxies: li
     asyncio.run(run())
 
 
+def test_a_block_is_asked_only_of_endpoints_that_have_it(chain: DevnetRpc, proxies: list[FaultProxy]) -> None:
+    """A node two blocks behind is healthy (within max_lag_blocks) and still in use, but logs and calls up to
+    a later block go elsewhere: it would cut eth_getLogs at its own head without a word. (Lag costs nothing
+    here, so that the pool stays on it.)"""
+    metrics = Metrics()
+    policy = Policy(max_lag_blocks=3, stall_s=60.0, lag_cost_s=0.0)
+    client = ChainClient(
+        [p.url for p in proxies], 31337, timeout=0.5, policy=policy, probe_interval_s=0.1,
+        observer=metrics.rpc_observer("devnet"),
+    )  # fmt: skip
+    pool = client.pool
+
+    async def run() -> None:
+        try:
+            await client.block_number()
+            i = pool.current
+            assert i is not None
+            frozen = proxies[i].freeze()
+            chain.mine(2)
+            await _until(lambda: best_head(pool.states) == frozen + 2, "the others report the new head")
+            assert await client.block_number() == frozen  # within max_lag_blocks: it stays in use
+            assert pool.current == i
+            logs = await client.get_logs(frozen - 5, frozen + 2, [])
+            span = {"fromBlock": hex(frozen - 5), "toBlock": hex(frozen + 2), "address": []}
+            assert logs == chain.call("eth_getLogs", span)
+            block = await client.block(frozen + 2)
+            assert int(block["number"], 16) == frozen + 2
+            assert proxies[i].methods["eth_getLogs"] == 0
+            assert proxies[i].methods["eth_getBlockByNumber"] == 0
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
 def test_every_endpoint_failing_is_a_transport_error(chain: DevnetRpc, proxies: list[FaultProxy]) -> None:
     """What the sender's retry policy retries (chain/errors.py TRANSIENT)."""
     client = _client(proxies, Metrics())

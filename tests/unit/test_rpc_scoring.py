@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liqbot.chain.errors import endpoint_fault
-from liqbot.chain.pool import _parse
+from liqbot.chain.pool import _parse, needed_block
 from liqbot.chain.scoring import (
     EndpointState,
     Policy,
@@ -58,6 +58,33 @@ def test_the_current_endpoint_is_kept_unless_another_is_clearly_better() -> None
     assert order([a, b], 0.0, P, current=0) == [0, 1]  # 10 ms better is within the switch margin
     a.latency_s = 0.5
     assert order([a, b], 0.0, P, current=0) == [1, 0]
+
+
+@given(st.lists(endpoint(), min_size=1, max_size=6), st.floats(0, 200), st.integers(0, 110))
+def test_endpoints_that_have_the_block_asked_for_come_first(
+    eps: list[EndpointState], now: float, need: int
+) -> None:
+    got = order(eps, now, P, None, need)
+    assert sorted(got) == list(range(len(eps)))
+
+    def ready(i: int) -> bool:
+        return (eps[i].head or -1) >= need
+
+    assert [ready(i) for i in got] == sorted((ready(i) for i in got), reverse=True)
+    without = order(eps, now, P)  # within each group the usual order holds
+    assert [i for i in got if ready(i)] == [i for i in without if ready(i)]
+
+
+def test_the_block_a_call_needs() -> None:
+    assert needed_block("eth_getLogs", [{"fromBlock": "0x1", "toBlock": "0x10", "address": []}]) == 16
+    assert needed_block("eth_getLogs", [{"blockHash": "0xab"}]) is None
+    assert needed_block("eth_call", [{"to": "0x0"}, "0x20"]) == 32
+    assert needed_block("eth_call", [{"to": "0x0"}, "latest"]) is None
+    assert needed_block("eth_call", [{"to": "0x0"}, "0x20", {"0x0": {"code": "0x"}}]) == 32
+    assert needed_block("eth_getBlockByNumber", ["0x7", False]) == 7
+    assert needed_block("eth_getBlockByNumber", ["latest", False]) is None
+    assert needed_block("eth_blockNumber", []) is None
+    assert needed_block("eth_sendRawTransaction", ["0x02f8"]) is None
 
 
 @given(st.integers(1, 40))

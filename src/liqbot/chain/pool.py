@@ -73,6 +73,26 @@ def endpoint_labels(urls: Sequence[str]) -> list[str]:
     return [f"{p}#{i + 1}" if plain.count(p) > 1 else p for i, p in enumerate(plain)]
 
 
+# Where a call names its block: the index of the block parameter, by method.
+_BLOCK_PARAM = {
+    "eth_call": 1, "eth_getBalance": 1, "eth_getCode": 1, "eth_getStorageAt": 2,
+    "eth_getTransactionCount": 1, "eth_estimateGas": 1, "eth_getBlockByNumber": 0, "eth_feeHistory": 1,
+}  # fmt: skip
+
+
+def needed_block(method: str, params: Sequence[Any]) -> int | None:
+    """The block a call needs the endpoint to have (a number, not a tag or hash), or None."""
+    try:
+        if method == "eth_getLogs" and params and isinstance(params[0], dict):
+            return int(str(params[0]["toBlock"]), 16)
+        at = _BLOCK_PARAM.get(method)
+        if at is not None and len(params) > at:
+            return int(str(params[at]), 16)
+    except (KeyError, ValueError):
+        return None  # "latest", a block hash object, no toBlock
+    return None
+
+
 def _head_of(method: str, params: Sequence[Any], result: Any) -> int | None:
     """The head an answer reveals: eth_blockNumber, or the latest block."""
     try:
@@ -122,7 +142,7 @@ class RpcPool:
         self._start_prober()
         failures: list[str] = []
         fallback: dict[str, Any] | None = None  # an endpoint-fault answer, if every endpoint fails
-        tries = order(self.states, self._now(), self.policy, self.current)
+        tries = order(self.states, self._now(), self.policy, self.current, needed_block(method, params))
         for k, i in enumerate(tries):
             ep = self.states[i]
             try:

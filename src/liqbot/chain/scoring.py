@@ -119,12 +119,19 @@ def cost(ep: EndpointState, best: int | None, policy: Policy) -> float:
 
 
 def order(
-    endpoints: Sequence[EndpointState], now: float, policy: Policy, current: int | None = None
+    endpoints: Sequence[EndpointState],
+    now: float,
+    policy: Policy,
+    current: int | None = None,
+    need: int | None = None,
 ) -> list[int]:
     """The indices to try, best first: healthy ones by cost (the current one first unless another beats it
     by `switch_margin_s`, so one stream of calls stays on one node), then lagging or stalled ones by lag,
     then benched ones by when their bench ends. Every endpoint is listed: when all are unwell the least
-    bad one is still worth a try."""
+    bad one is still worth a try.
+
+    `need`: the call names this block (eth_getLogs up to it, eth_call at it). Endpoints that have not shown
+    us that head yet go last: a node behind it may answer with too few logs instead of an error."""
     best = best_head(endpoints)
     states = [health(ep, best, now, policy) for ep in endpoints]
     healthy = sorted(
@@ -144,7 +151,11 @@ def order(
         (i for i, s in enumerate(states) if s == "benched"),
         key=lambda i: (endpoints[i].benched_until or 0.0, i),
     )
-    return healthy + unwell + benched
+    ranked = healthy + unwell + benched
+    if need is None:
+        return ranked
+    has = [i for i in ranked if (endpoints[i].head or -1) >= need]
+    return has + [i for i in ranked if i not in has]
 
 
 def head_lags(ep_head: int, endpoints: Sequence[EndpointState], policy: Policy) -> bool:

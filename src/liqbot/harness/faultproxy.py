@@ -31,6 +31,7 @@ GARBAGE = (  # HTTP 200 bodies that are not the answer: broken JSON, an HTML pag
     b"<html><body>502 Bad Gateway</body></html>",
     b'{"jsonrpc":"2.0","id":-7,"result":"0x1"}',
 )
+_BLOCK_AT = {"eth_call": 1, "eth_getBalance": 1, "eth_getCode": 1, "eth_getBlockByNumber": 0}
 FAULT_KINDS = ("drop", "truncate", "http_5xx", "rate_limit", "garbage", "delay")
 
 
@@ -196,13 +197,25 @@ class FaultProxy:
             return resp.status, await resp.read()
 
     async def _frozen(self, req: dict[str, Any], head: int) -> dict[str, Any] | None:
-        """The stale answer to a head query, or None for a call that passes through."""
-        method, params = req.get("method"), req.get("params") or []
+        """What a node stuck at `head` answers, or None for a call that passes through: its head for
+        eth_blockNumber and "latest"; "header not found" for a later block (as geth); and eth_getLogs cut at
+        its head without a word (as some nodes do, which is why the pool must not ask it)."""
+        method, params, rid = req.get("method"), list(req.get("params") or []), req.get("id")
         if method == "eth_blockNumber":
-            return {"jsonrpc": "2.0", "id": req.get("id"), "result": hex(head)}
+            return {"jsonrpc": "2.0", "id": rid, "result": hex(head)}
         if method == "eth_getBlockByNumber" and params and params[0] == "latest":
             block = await self._upstream_call("eth_getBlockByNumber", [hex(head), *params[1:]])
-            return {"jsonrpc": "2.0", "id": req.get("id"), "result": block}
+            return {"jsonrpc": "2.0", "id": rid, "result": block}
+        if method == "eth_getLogs" and params and isinstance(params[0], dict):
+            to = params[0].get("toBlock")
+            if isinstance(to, str) and to.startswith("0x") and int(to, 16) > head:
+                logs = await self._upstream_call("eth_getLogs", [{**params[0], "toBlock": hex(head)}])
+                return {"jsonrpc": "2.0", "id": rid, "result": logs}
+            return None
+        at = _BLOCK_AT.get(str(method))
+        tag = params[at] if at is not None and len(params) > at else None
+        if isinstance(tag, str) and tag.startswith("0x") and int(tag, 16) > head:
+            return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "header not found"}}
         return None
 
     async def _upstream_call(self, method: str, params: list[Any]) -> Any:
