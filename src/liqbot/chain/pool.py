@@ -148,19 +148,19 @@ class RpcPool:
             try:
                 answer = await self._post(i, method, params, self.timeout_s)
             except _FaultError as fault:
-                self._failed(i, fault.reason, failover=True)
+                self._failed(i, fault.reason, method)
                 failures.append(f"{ep.label}: {fault.reason}")
                 fallback = fault.answer or fallback
                 continue
             head = _head_of(method, params, answer.get("result"))
             if head is None and method == "eth_blockNumber" and "error" not in answer:
-                self._failed(i, "malformed", failover=True)  # a "result" that is no block number
+                self._failed(i, "malformed", method)  # a "result" that is no block number
                 failures.append(f"{ep.label}: malformed")
                 continue
             if head is not None:
                 observe_head(ep, head, self._now())
                 if head_lags(head, self.states, self.policy) and k < len(tries) - 1:
-                    self._failover(i, "head_lag")
+                    self._failover(i, "head_lag", method)
                     failures.append(f"{ep.label}: head_lag")
                     fallback = answer
                     continue
@@ -211,20 +211,20 @@ class RpcPool:
             self.observer.rpc_request(ep.label, self._now() - started, False)
         return fault
 
-    def _failover(self, i: int, reason: FailReason) -> None:
+    def _failover(self, i: int, reason: FailReason, method: str) -> None:
         ep = self.states[i]
         if self.current == i:
             self.current = None
         if self.observer:
             self.observer.rpc_failover(ep.label, reason)
-        log.warning("rpc failover", endpoint=ep.label, reason=reason)
+        log.warning("rpc failover", endpoint=ep.label, reason=reason, method=method)
 
-    def _failed(self, i: int, reason: FailReason, *, failover: bool) -> None:
-        """A call (failover=True) or a probe failed at endpoint i: bench it."""
+    def _failed(self, i: int, reason: FailReason, method: str | None) -> None:
+        """A call to `method` (None: the probe) failed at endpoint i: bench it."""
         ep, was_benched = self.states[i], self.states[i].benched
         bench_s = record_failure(ep, reason, self._now(), self.policy)
-        if failover:
-            self._failover(i, reason)
+        if method is not None:
+            self._failover(i, reason, method)
         elif self.current == i:
             self.current = None
         if was_benched:
@@ -266,7 +266,7 @@ class RpcPool:
             if head is None:
                 raise _FaultError("malformed")
         except _FaultError as fault:
-            self._failed(i, fault.reason, failover=False)
+            self._failed(i, fault.reason, None)
             return
         observe_head(ep, head, self._now())
         if ep.benched:
