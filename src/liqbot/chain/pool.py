@@ -5,7 +5,9 @@ timeout, a closed socket, HTTP 5xx or 429, a rate-limit answer, a body that is n
 call, or a head that lags. An answer, including every JSON-RPC error (a revert, "nonce too low"), is the
 call's result: it is returned and the endpoint is not blamed. With more than one endpoint a background
 probe asks every endpoint for its head each `probe_interval_s`, which is how lag is seen on endpoints not in
-use and how a benched endpoint comes back.
+use and how a benched endpoint comes back. A call that names a block (eth_getLogs up to it, eth_call at it)
+goes first to endpoints that have shown that head. A timed-out eth_sendRawTransaction is sent again
+elsewhere: the same signed bytes, so at worst the next node answers "already known" (chain/errors.py).
 
 Plain aiohttp rather than web3's AsyncHTTPProvider: we need the failure kind (status, body, timeout) to
 decide failover, a check that the answer's id is ours (web3 does not check it), one timeout per attempt,
