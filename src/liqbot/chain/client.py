@@ -1,19 +1,24 @@
 """Async JSON-RPC access for one chain: raw calls, eth_call, Multicall3 batches, logs, heads.
 
 Thin on purpose: counts every call by method (for metrics and the RPC-per-block benchmark) and turns node
-errors into liqbot errors. Failover across endpoints comes with the RPC pool (issue 5)."""
+errors into liqbot errors. The calls go through an RPC pool (chain/pool.py) over all of the chain's HTTP
+endpoints, which fails over between them; a JSON-RPC error (a revert) comes back here as RpcError."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode, encode
-from web3 import AsyncHTTPProvider
-from web3.types import RPCEndpoint
 
+from liqbot.chain.pool import PoolObserver, RpcPool
+from liqbot.chain.scoring import Policy
 from liqbot.core.errors import RetryableError
+
+if TYPE_CHECKING:
+    from liqbot.config.models import ChainConfig
+    from liqbot.telemetry.metrics import Metrics
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 AGGREGATE3 = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
@@ -27,14 +32,50 @@ class RpcError(RetryableError):
 
 
 class ChainClient:
-    def __init__(self, url: str, chain_id: int, timeout: float = 15.0) -> None:
-        self.url, self.chain_id = url, chain_id
-        self.provider = AsyncHTTPProvider(url, request_kwargs={"timeout": timeout})
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        chain_id: int,
+        timeout: float = 15.0,
+        *,
+        policy: Policy | None = None,
+        probe_interval_s: float = 2.0,
+        observer: PoolObserver | None = None,
+    ) -> None:
+        from liqbot.chain.errors import endpoint_fault  # errors.py imports this module: import it late
+
+        urls = [url] if isinstance(url, str) else [str(u) for u in url]
+        self.url, self.chain_id = urls[0], chain_id
+        self.pool = RpcPool(
+            urls,
+            timeout_s=timeout,
+            policy=policy,
+            probe_interval_s=probe_interval_s,
+            classify=endpoint_fault,
+            observer=observer,
+        )
         self.calls: Counter[str] = Counter()
+
+    @classmethod
+    def for_chain(cls, chain: ChainConfig, metrics: Metrics | None = None) -> ChainClient:
+        """A client over every HTTP endpoint of `chain`, with its failover settings."""
+        policy = Policy(
+            max_lag_blocks=chain.rpc_max_lag_blocks,
+            stall_s=chain.rpc_stall_blocks * chain.block_time_s,
+            bench_max_s=chain.rpc_bench_max_s,
+        )
+        return cls(
+            [str(u) for u in chain.rpc_http],
+            chain.chain_id,
+            chain.rpc_timeout_s,
+            policy=policy,
+            probe_interval_s=min(max(chain.block_time_s, 0.5), 15.0),
+            observer=metrics.rpc_observer(chain.name) if metrics is not None else None,
+        )
 
     async def request(self, method: str, *params: Any) -> Any:
         self.calls[method] += 1
-        resp = await self.provider.make_request(RPCEndpoint(method), list(params))
+        resp = await self.pool.request(method, params)
         if "error" in resp:
             raise RpcError(method, resp["error"])
         return resp.get("result")
@@ -91,4 +132,4 @@ class ChainClient:
         return result
 
     async def close(self) -> None:
-        await self.provider.disconnect()
+        await self.pool.close()

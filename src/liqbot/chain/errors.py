@@ -186,6 +186,31 @@ NODE_ERRORS: tuple[tuple[str, type[NodeError]], ...] = (
 )
 
 
+# Answers that blame the endpoint, not the call: the pool (chain/pool.py) tries another endpoint and only
+# hands the answer on when every endpoint gave one. Rate limits (HTTP 429 is caught before this: Alchemy,
+# Infura, QuickNode also answer them in JSON-RPC with code 429 or these words), and a node that does not
+# have the block asked for yet (behind the others). Everything else, reverts first, is the call's answer.
+ENDPOINT_FAULTS: tuple[tuple[str, Literal["rate_limit", "head_lag"]], ...] = (
+    ("rate limit", "rate_limit"),  # "rate limit exceeded", "exceeded its rate limit"
+    ("too many requests", "rate_limit"),
+    ("compute units per second", "rate_limit"),  # alchemy: "exceeded its compute units per second capacity"
+    ("daily request count exceeded", "rate_limit"),  # infura
+    ("header not found", "head_lag"),  # geth, for a block it has not imported
+    ("unknown block", "head_lag"),  # erigon, nethermind
+)
+
+
+def endpoint_fault(error: Any) -> Literal["rate_limit", "head_lag"] | None:
+    """Why this JSON-RPC `error` object is the endpoint's fault rather than the call's, or None."""
+    message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+    if isinstance(error, dict) and error.get("code") == 429:
+        return "rate_limit"
+    low = message.lower()
+    if "execution reverted" in low:  # a revert's reason text can say anything: it is always an answer
+        return None
+    return next((reason for needle, reason in ENDPOINT_FAULTS if needle in low), None)
+
+
 def decode_revert(data: bytes | str | None, message: str = "") -> Revert:
     """Error(string) → its text; Panic(uint256) → "panic 0x.. (meaning)"; anything else → the selector.
     Without data (some providers drop it) the text after "execution reverted: " is the reason."""

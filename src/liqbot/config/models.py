@@ -194,6 +194,22 @@ class ChainConfig(_Model):
     contracts: ContractsConfig = ContractsConfig()
     protocols: ProtocolsConfig = ProtocolsConfig()
     executor: Address | None = Field(None, examples=[_EXAMPLE_ADDRESS])
+    rpc_timeout_s: float = Field(
+        15.0, gt=0, le=300, examples=[5.0],
+        description="Seconds one HTTP endpoint has to answer a call before the call moves to the next one.",
+    )  # fmt: skip
+    rpc_max_lag_blocks: Whole = Field(
+        3, ge=0, le=10_000, examples=[3],
+        description="An endpoint whose head is more blocks than this behind the best endpoint's is skipped.",
+    )  # fmt: skip
+    rpc_stall_blocks: Whole = Field(
+        3, ge=1, le=10_000, examples=[3],
+        description="An endpoint behind the best head with no new head for this many block times is skipped.",
+    )  # fmt: skip
+    rpc_bench_max_s: float = Field(
+        60.0, gt=0, le=3600, examples=[60.0],
+        description="Longest pause before a failing endpoint is probed again (it starts at 1 s and doubles).",
+    )  # fmt: skip
 
 
 class EnvSignerConfig(_Model):

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import structlog
-from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from liqbot.chain.abi_call import fn
 from liqbot.chain.client import MULTICALL3, ChainClient, RpcError
+from liqbot.chain.provider import pooled_web3
 from liqbot.config import ChainConfig, LiqbotConfig
 from liqbot.core.types import LiquidationOption, Opportunity
 from liqbot.pricing.gas import TxShape, fetch_fee_market, l1_data_fee
@@ -76,7 +76,7 @@ async def read_sequencer(
 class FactGatherer:
     def __init__(self, cfg: LiqbotConfig, chain: ChainConfig, client: ChainClient) -> None:
         self.cfg, self.chain, self.client = cfg, chain, client
-        self.w3 = AsyncWeb3(AsyncHTTPProvider(client.url), middleware=[])  # no eth_chainId per call
+        self.w3 = pooled_web3(client)  # quotes and fee history fail over with the client's other calls
         self._ledger: list[tuple[int, tuple[str, str, int], int]] = []  # (block, pool, amount sold)
 
     async def gather(

@@ -90,7 +90,7 @@ class ChainPipeline:
         self, cfg: LiqbotConfig, chain: ChainConfig, store: Store, metrics: Metrics, config_file: str
     ) -> None:
         self.cfg, self.chain, self.store, self.metrics = cfg, chain, store, metrics
-        self.client = ChainClient(str(chain.rpc_http[0]), chain.chain_id)
+        self.client = ChainClient.for_chain(chain, metrics)  # every rpc_http endpoint, with failover
         self.streams = build_adapters(chain, self.client, config_file)
         self.facts = FactGatherer(cfg, chain, self.client)
         strategy = StrategyConfig(

@@ -86,6 +86,36 @@ class Metrics:
             registry=r,
         )
 
+        # RPC endpoints, labelled by their redacted URL (chain/pool.py): never a key in a label.
+        self.rpc_endpoint_up = Gauge(
+            "liqbot_rpc_endpoint_up",
+            "1 healthy, 0 benched, lagging or stalled",
+            [*chain, "endpoint"],
+            registry=r,
+        )
+        self.rpc_head_lag = Gauge(
+            "liqbot_rpc_head_lag_blocks",
+            "Blocks behind the best endpoint's head",
+            [*chain, "endpoint"],
+            registry=r,
+        )
+        self.rpc_failovers = Counter(
+            "liqbot_rpc_failovers_total",
+            "Calls that left an endpoint, by reason",
+            [*chain, "endpoint", "reason"],
+            registry=r,
+        )
+        self.rpc_request_seconds = Histogram(
+            "liqbot_rpc_request_seconds",
+            "One HTTP JSON-RPC attempt at one endpoint, by outcome",
+            [*chain, "endpoint", "outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
+            registry=r,
+        )
+
+    def rpc_observer(self, chain: str) -> RpcMetrics:
+        return RpcMetrics(self, chain)
+
     def skip(self, chain: str, protocol: str, reason: SkipReason) -> None:
         self.skips.labels(chain, protocol, reason.value).inc()
 
@@ -100,3 +130,23 @@ class Metrics:
     def serve(self, host: str, port: int) -> WSGIServer:
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         return server
+
+
+@dataclass
+class RpcMetrics:
+    """The RPC pool's reports for one chain (chain/pool.py PoolObserver)."""
+
+    metrics: Metrics
+    chain: str
+
+    def rpc_request(self, endpoint: str, seconds: float, ok: bool) -> None:
+        self.metrics.rpc_request_seconds.labels(self.chain, endpoint, "ok" if ok else "failed").observe(
+            seconds
+        )
+
+    def rpc_failover(self, endpoint: str, reason: str) -> None:
+        self.metrics.rpc_failovers.labels(self.chain, endpoint, reason).inc()
+
+    def rpc_endpoint(self, endpoint: str, healthy: bool, lag: int) -> None:
+        self.metrics.rpc_endpoint_up.labels(self.chain, endpoint).set(1 if healthy else 0)
+        self.metrics.rpc_head_lag.labels(self.chain, endpoint).set(lag)
