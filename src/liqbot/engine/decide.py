@@ -13,7 +13,7 @@ import structlog
 from liqbot.core.errors import LiqbotError
 from liqbot.core.types import LiquidationOption, Opportunity, Skip, SkipReason
 from liqbot.engine.facts import FactGatherer
-from liqbot.execution.live import LiveExecutor
+from liqbot.execution.live import LiveExecutor, LiveResult
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.store import AttemptStatus, Store
@@ -270,6 +270,8 @@ class Decider:
         try:
             done = await self.executor.execute(adapter, opp, attempt_id, self.facts_now)
             row |= {"status": done.status, "reason": done.reason}
+            if isinstance(done, LiveResult) and done.skip is not None:  # kill switch, caps, sequencer, ...
+                self.metrics.skip(ctx.chain, adapter.protocol, done.skip)
             key = (adapter.protocol, opp.option.borrower)
             if done.status == "included":  # the position changed: if still liquidatable, decide again
                 self.episodes.pop(key, None)

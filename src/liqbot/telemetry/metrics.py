@@ -60,6 +60,16 @@ class Metrics:
         self.sequencer_up = Gauge(
             "liqbot_sequencer_up", "1 up, 0 down or in grace, -1 unknown", [*chain, "stage"], registry=r
         )
+        self.kill_switch_engaged = Gauge(
+            "liqbot_kill_switch_engaged", "1 while the kill switch of the scope (global, a chain) is engaged",
+            ["scope"], registry=r,
+        )  # fmt: skip
+        self.kill_switch_trips = Counter(
+            "liqbot_kill_switch_trips_total",
+            "Automatic kill-switch trips, by rule",
+            [*chain, "rule"],
+            registry=r,
+        )
 
     def skip(self, chain: str, protocol: str, reason: SkipReason) -> None:
         self.skips.labels(chain, protocol, reason.value).inc()
