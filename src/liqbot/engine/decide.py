@@ -115,6 +115,8 @@ class Decider:
             self.episodes[key] = attempt_id
             tries = self._tries.get(key, (0, 0))[0] + 1
             retryable = isinstance(res, Skip) and res.reason in RETRYABLE
+            # A send that ended before this line (the kill switch skips without awaiting) marked its retry.
+            retryable |= self._tries.get(key, (0, -1))[1] == ctx.block
             self._tries[key] = (tries, ctx.block if retryable and self.executor.background else -1)
             out.append((adapter, attempt_id, b))
         return out
