@@ -23,9 +23,10 @@ from liqbot.config import LiqbotConfig, load_config
 from liqbot.config.models import AutoTripConfig, KillSwitchConfig
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.execution.executor_contract import load_artifact
-from liqbot.harness.devnet import manager
+from liqbot.harness.devnet import manager, spec
 from liqbot.harness.devnet.rpc import ADMIN, LIQUIDATOR, DevnetRpc
 from liqbot.risk import killswitch
+from liqbot.risk.trips import UNPROFITABLE
 from liqbot.store import AttemptStatus, Store, open_store
 from liqbot.telemetry.metrics import Metrics
 
@@ -44,19 +45,20 @@ def flash_config(
     return cfg.model_copy(update=update)
 
 
-class PausingOwner(threading.Thread):
-    """The executor's owner, watching the pool: once the bot's liquidations wait there, it pauses the executor
-    with a higher tip (so the pause lands first in the same block and every one of them reverts on chain),
-    then mines a block every 0.3 s, and unpauses once the kill switch has tripped."""
+class FrontRunner(threading.Thread):
+    """An admin watching the pool: once the bot's liquidations wait there, it sends `hit` with a higher tip
+    (so it lands first in the same block, ahead of every one of them), then mines a block every 0.3 s, and
+    sends `undo` once the kill switch has tripped. Blocks are mined only by it while it runs."""
 
-    def __init__(self, rpc: DevnetRpc, executor: str, tripped: Callable[[], bool]) -> None:
+    def __init__(
+        self, rpc: DevnetRpc, executor: str, tripped: Callable[[], bool], hit: Any, undo: Any
+    ) -> None:
         super().__init__(daemon=True)
-        self.rpc, self.executor, self.tripped = rpc, executor, tripped
+        self.rpc, self.executor, self.tripped, self.hit, self.undo = rpc, executor, tripped, hit, undo
         self.stop = threading.Event()
-        self.paused_block: int | None = None
-        self.front_run = 0  # bot liquidations in the pool when the pause went in
+        self.hit_block: int | None = None
+        self.front_run = 0  # bot liquidations in the pool when `hit` went in
         self.error: BaseException | None = None
-        self.contract = rpc.contract(load_artifact()["abi"], executor)
 
     def pending_liquidations(self) -> int:
         pool = self.rpc.call("txpool_content")["pending"]
@@ -68,9 +70,9 @@ class PausingOwner(threading.Thread):
             and str(tx["from"]).lower() == LIQUIDATOR.lower()
         )
 
-    def set_paused(self, paused: bool) -> None:
-        tx = self.contract.functions.setPaused(paused).build_transaction(
-            {"from": ADMIN, "gas": 100_000, "maxPriorityFeePerGas": 1_000 * 10**9,
+    def first(self, fn: Any) -> None:
+        tx = fn.build_transaction(
+            {"from": ADMIN, "gas": 300_000, "maxPriorityFeePerGas": 1_000 * 10**9,
              "maxFeePerGas": 2_000 * 10**9, "nonce": self.rpc.w3.eth.get_transaction_count(ADMIN, "pending")}
         )  # fmt: skip
         self.rpc.w3.eth.send_transaction(tx)
@@ -89,12 +91,12 @@ class PausingOwner(threading.Thread):
                     raise AssertionError("the bot sent no liquidation within 60 s of the crash")
                 time.sleep(0.1)
             self.front_run = seen
-            self.set_paused(True)
-            self.paused_block = self.rpc.w3.eth.block_number
+            self.first(self.hit)
+            self.hit_block = self.rpc.w3.eth.block_number
             while not self.stop.is_set() and not self.tripped():
                 self.rpc.mine(1)
                 time.sleep(0.3)
-            self.set_paused(False)
+            self.first(self.undo)
         except BaseException as exc:  # surfaced by the test
             self.error = exc
 
@@ -112,9 +114,11 @@ def test_reverts_on_chain_trip_the_switch_and_then_nothing_is_sent(
     name = cfg.chains[0].name
     store = open_store(db)
     metrics = Metrics()
-    owner = PausingOwner(
-        chain, devnet.addresses()["executor"], lambda: killswitch.status(store, name).engaged
-    )
+    executor = devnet.addresses()["executor"]
+    pause = chain.contract(load_artifact()["abi"], executor).functions.setPaused
+    owner = FrontRunner(
+        chain, executor, lambda: killswitch.status(store, name).engaged, pause(True), pause(False)
+    )  # the executor's owner pauses it ahead of the bot's sends, as in an incident
 
     async def steps(pipe: ChainPipeline, until: Callable[[], bool], seconds: float, mine: bool) -> None:
         deadline = asyncio.get_running_loop().time() + seconds
@@ -135,7 +139,7 @@ def test_reverts_on_chain_trip_the_switch_and_then_nothing_is_sent(
         chain.call("evm_setAutomine", False)
         owner.start()
         await steps(
-            pipe, lambda: owner.paused_block is not None and killswitch.status(store, name).engaged, 90, False
+            pipe, lambda: owner.hit_block is not None and killswitch.status(store, name).engaged, 90, False
         )
         out["trip"] = killswitch.status(store, name)
         owner.join(timeout=30)
@@ -165,7 +169,7 @@ def test_reverts_on_chain_trip_the_switch_and_then_nothing_is_sent(
             [(r.status, r.reason) for r in rows],
         )
         assert all(IS_PAUSED in (r.reason or "") for r in reverted), [r.reason for r in reverted]
-        assert all(r.included_block == owner.paused_block for r in reverted)
+        assert all(r.included_block == owner.hit_block for r in reverted)
         trip = out["trip"]
         assert trip.actor == "auto:consecutive_reverts" and "reverts in a row" in trip.reason, trip
         # From the trip to the release nothing was sent; the bot kept deciding and recorded why not.
@@ -254,4 +258,63 @@ def test_sequencer_down_between_detection_and_send_stops_the_send(
         )
         assert skipped is not None and skipped >= len(stopped)
     finally:
+        store.close()
+
+
+def test_a_flash_loan_that_cannot_be_repaid_trips_at_once(
+    devnet: manager.Devnet, chain: DevnetRpc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Aave's pool admin raises the flash-loan premium to 100% ahead of the bot's sends: the swap can no
+    longer pay back loan + premium, the executor reverts with Unprofitable(negative profit), and the first
+    such revert trips the switch by itself (the revert-count rules are set out of reach)."""
+    a = devnet.addresses()
+    db = f"sqlite:///{tmp_path / 'repay.db'}"
+    policy = AutoTripConfig(max_consecutive_reverts=1000, min_sample=1000)
+    probe = flash_config(devnet, db, monkeypatch, kill_switch=KillSwitchConfig(auto_trip=policy))
+    cfg = probe.model_copy(update={"caps": probe.caps.model_copy(update={"max_inflight_per_chain": 1000})})
+    name = cfg.chains[0].name
+    store = open_store(db)
+    metrics = Metrics()
+    premium = chain.contract("PoolConfigurator", a["aave"]["pool_configurator"]).functions
+    admin = FrontRunner(
+        chain,
+        a["executor"],
+        lambda: killswitch.status(store, name).engaged,
+        premium.updateFlashloanPremiumTotal(10_000),
+        premium.updateFlashloanPremiumTotal(spec.FLASHLOAN_PREMIUM_TOTAL_BPS),
+    )
+
+    async def run() -> None:
+        pipe = ChainPipeline(cfg, cfg.chains[0], store, metrics, "liqbot.yaml")
+        await pipe.start(show_progress=False)
+        manager.do_shock(devnet, "WETH", -20)
+        chain.call("evm_setAutomine", False)
+        admin.start()
+        deadline = asyncio.get_running_loop().time() + 90
+        while admin.hit_block is None or not killswitch.status(store, name).engaged or pipe.decider.inflight:
+            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            assert admin.error is None, admin.error
+            if admin.hit_block is not None and not admin.is_alive():
+                chain.mine(1)  # the admin is done: blocks on top, so sends still tracked can end
+            if not await pipe.step():
+                await asyncio.sleep(0.1)
+        admin.join(timeout=30)
+        assert admin.error is None, admin.error
+        chain.call("evm_setAutomine", True)
+        await asyncio.wait_for(pipe.close(), timeout=60)
+
+    try:
+        asyncio.run(run())
+        rows = store.list(limit=10_000)
+        short = [r for r in rows if r.status is AttemptStatus.REVERTED and UNPROFITABLE in (r.reason or "")]
+        assert short and all(r.protocol == "aave_v3" for r in short), [(r.status, r.reason) for r in rows]
+        trip = killswitch.status(store, name)
+        assert trip.engaged and trip.actor == "auto:flash_repay_failure", trip
+        assert "Unprofitable()" in trip.reason and "short of loan + premium" in trip.reason, trip.reason
+        assert any(f"attempt {r.id}:" in trip.reason for r in short)
+        sample = metrics.registry.get_sample_value
+        assert sample("liqbot_kill_switch_trips_total", {"chain": name, "rule": "flash_repay_failure"}) == 1
+    finally:
+        admin.stop.set()
+        chain.call("evm_setAutomine", True)
         store.close()
