@@ -22,6 +22,7 @@ from liqbot.core.errors import ConfigError
 __all__ = [
     "AaveV3Config",
     "AdaptiveConfig",
+    "AutoTripConfig",
     "CapsConfig",
     "ChainConfig",
     "CompoundV3Config",
@@ -31,6 +32,7 @@ __all__ = [
     "EnvSignerConfig",
     "ExecutionConfig",
     "KeystoreSignerConfig",
+    "KillSwitchConfig",
     "LiqbotConfig",
     "LogConfig",
     "MetricsConfig",
@@ -306,6 +308,65 @@ class CapsConfig(_Model):
     max_daily_gas_usd: Money = Field(Decimal("500"), ge=0, examples=['"500"'])
     max_attempts_per_borrower_per_hour: Whole = Field(3, ge=1, examples=[3])
     max_inflight_per_chain: Whole = Field(4, ge=1, examples=[4])
+    max_live_executions_per_session: Whole = Field(
+        200, ge=1, description="Sends one run of the bot may start, over every chain.", examples=[200]
+    )
+    max_notional_usd_per_session: Money = Field(
+        Decimal("2500000"),
+        gt=0,
+        description="Repaid debt (USD) one run of the bot may send, over every chain.",
+        examples=['"2500000"'],
+    )
+    max_notional_usd_per_day: Money = Field(
+        Decimal("1000000"),
+        gt=0,
+        description="Repaid debt (USD) sent on a chain in the last 24 hours, by every instance.",
+        examples=['"1000000"'],
+    )
+
+
+class AutoTripConfig(_Model):
+    """Rules that engage a chain's kill switch by themselves (actor `auto:<rule>`); only a person releases
+    it. Lost races and skips are never failures. Rules look only at attempts decided after the chain's
+    switch was last released."""
+
+    enabled: bool = Field(True, description="Evaluate the rules after every live attempt ends.")
+    window_s: Whole = Field(
+        3600, ge=60, description="Rolling window of the revert-rate rule.", examples=[3600]
+    )
+    min_sample: Whole = Field(
+        10, ge=1, description="Sends that ended on chain in the window before the rate counts.", examples=[10]
+    )
+    max_revert_rate: Money = Field(
+        Decimal("0.5"), gt=0, le=1, description="Trip above this share of reverts.", examples=['"0.5"']
+    )
+    max_consecutive_reverts: Whole = Field(
+        3, ge=1, description="Trip at this many reverts in a row (lost races left out).", examples=[3]
+    )
+    loss_window_s: Whole = Field(
+        86400, ge=60, description="Rolling window of the loss and gas rules.", examples=[86400]
+    )
+    max_realized_loss_usd: Money = Field(
+        Decimal("250"),
+        ge=0,
+        description="Trip when realized profit minus gas spent falls below minus this.",
+        examples=['"250"'],
+    )
+    max_gas_spent_usd: Money = Field(
+        Decimal("1000"),
+        ge=0,
+        description="Trip when gas spent in the window exceeds this.",
+        examples=['"1000"'],
+    )
+    trip_on_flash_repay_failure: bool = Field(
+        True, description="Trip at once when a flash loan could not be paid back."
+    )
+
+
+class KillSwitchConfig(_Model):
+    """The kill switch's automatic side (manual engage/release: `liqbot kill-switch`)."""
+
+    auto_trip: AutoTripConfig = AutoTripConfig()
 
 
 class ConfigIssue(BaseModel):
@@ -348,6 +409,7 @@ class LiqbotConfig(_Model):
     execution: ExecutionConfig = ExecutionConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     caps: CapsConfig = CapsConfig()
+    kill_switch: KillSwitchConfig = KillSwitchConfig()
     deny_assets: tuple[Address, ...] = Field((), description="Never liquidated, as collateral or debt.")
 
     def chain(self, name: str) -> ChainConfig:

@@ -28,6 +28,12 @@ class SkipReason(StrEnum):
     SIMULATION_FAILED = "simulation_failed"  # eth_call of the liquidation reverted
     ADAPTER_DISABLED = "adapter_disabled"  # protocol adapter not finished / disabled
     NO_LIQUIDITY = "no_liquidity"  # no flash source (or inventory) can fund the repayment
+    KILL_SWITCH = "kill_switch"  # the kill switch (global, the chain's, or the stop file) is engaged
+    BORROWER_THROTTLED = "borrower_throttled"  # sends to this borrower in the last hour reached the cap
+    INFLIGHT_CAP = "inflight_cap"  # sends of this chain not yet ended reached the cap
+    SESSION_CAP = "session_cap"  # this run's sends or notional reached the cap
+    NOTIONAL_CAP = "notional_cap"  # the attempt's, or the chain's last 24 hours', repaid debt is over the cap
+    GAS_BUDGET = "gas_budget"  # gas spent on the chain in the last 24 hours would pass the budget
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import structlog
 from liqbot.core.errors import LiqbotError
 from liqbot.core.types import LiquidationOption, Opportunity, Skip, SkipReason
 from liqbot.engine.facts import FactGatherer
-from liqbot.execution.live import LiveExecutor
+from liqbot.execution.live import LiveExecutor, LiveResult
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.store import AttemptStatus, Store
@@ -118,6 +118,8 @@ class Decider:
             self.episodes[key] = attempt_id
             tries = self._tries.get(key, (0, 0))[0] + 1
             retryable = isinstance(res, Skip) and res.reason in RETRYABLE
+            # A send that ended before this line (the kill switch skips without awaiting) marked its retry.
+            retryable |= self._tries.get(key, (0, -1))[1] == ctx.block
             self._tries[key] = (tries, ctx.block if retryable and self.executor.background else -1)
             out.append((adapter, attempt_id, b))
         return out
@@ -276,6 +278,8 @@ class Decider:
         try:
             done = await self.executor.execute(adapter, opp, attempt_id, self.facts_now)
             row |= {"status": done.status, "reason": done.reason}
+            if isinstance(done, LiveResult) and done.skip is not None:  # kill switch, caps, sequencer, ...
+                self.metrics.skip(ctx.chain, adapter.protocol, done.skip)
             key = (adapter.protocol, opp.option.borrower)
             if done.status == "included":  # the position changed: if still liquidatable, decide again
                 self.episodes.pop(key, None)

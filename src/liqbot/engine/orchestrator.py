@@ -10,6 +10,7 @@ import structlog
 
 from liqbot.config import LiqbotConfig
 from liqbot.engine.pipeline import ChainPipeline
+from liqbot.risk.caps import SessionTally
 from liqbot.store import Store
 from liqbot.telemetry.metrics import Metrics
 
@@ -27,7 +28,8 @@ async def run_pipelines(
     show_progress: bool = True,
 ) -> list[ChainPipeline]:
     chains = [c for c in cfg.chains if c.enabled]
-    pipelines = [ChainPipeline(cfg, c, store, metrics, str(config_file)) for c in chains]
+    session = SessionTally()  # the session caps count over every chain of this run
+    pipelines = [ChainPipeline(cfg, c, store, metrics, str(config_file), session) for c in chains]
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

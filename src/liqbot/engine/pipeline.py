@@ -31,6 +31,7 @@ from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
+from liqbot.risk.caps import SessionTally
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import USD_DECIMALS, SequencerRule
@@ -87,9 +88,16 @@ def build_adapters(
 
 class ChainPipeline:
     def __init__(
-        self, cfg: LiqbotConfig, chain: ChainConfig, store: Store, metrics: Metrics, config_file: str
+        self,
+        cfg: LiqbotConfig,
+        chain: ChainConfig,
+        store: Store,
+        metrics: Metrics,
+        config_file: str,
+        session: SessionTally | None = None,  # shared by every chain of one run (the session caps)
     ) -> None:
         self.cfg, self.chain, self.store, self.metrics = cfg, chain, store, metrics
+        self.session = session or SessionTally()
         self.client = ChainClient.for_chain(chain, metrics)  # every rpc_http endpoint, with failover
         self.streams = build_adapters(chain, self.client, config_file)
         self.facts = FactGatherer(cfg, chain, self.client)
@@ -120,7 +128,9 @@ class ChainPipeline:
             route=Route.for_chain(self.client, self.chain),
             pricer=self._price_tokens,
         )
-        return LiveExecutor(self.cfg, self.chain, self.client, self.store, sender)
+        return LiveExecutor(
+            self.cfg, self.chain, self.client, self.store, sender, metrics=self.metrics, session=self.session
+        )
 
     def _price_tokens(self, amounts: Mapping[str, int]) -> Decimal | None:
         """Realized profit in USD at this block's feed prices (None if a token has no fresh price)."""
@@ -205,6 +215,8 @@ class ChainPipeline:
         self.thresholds.update(head, self._native_usd())
         await self._save_cursors(head, str(header["hash"]))
         self.metrics.last_block.labels(self.chain.name).set(head)
+        if isinstance(self.decider.executor, LiveExecutor):  # released by hand elsewhere: show it
+            self.decider.executor.risk.publish()
         self.metrics.block_processing.labels(self.chain.name).observe(time.perf_counter() - t0)
         self.metrics.record_rpc(self.chain.name, dict(self.client.calls), self._rpc_seen)
         return True

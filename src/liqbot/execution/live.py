@@ -35,8 +35,11 @@ from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
 from liqbot.risk import killswitch
+from liqbot.risk.caps import SessionTally
+from liqbot.risk.guard import RiskGuard
 from liqbot.store import AttemptStatus, Store
 from liqbot.strategy.pricing import MarketFacts
+from liqbot.telemetry.metrics import Metrics
 
 log = structlog.get_logger("liqbot.live")
 FLASH_BUFFER_BPS = 10  # borrow 0.1% over the quoted debt: interest accrues until inclusion
@@ -53,11 +56,29 @@ class LiveResult:
     attempt_id: int
     status: str
     reason: str | None
+    skip: SkipReason | None = None  # a skip's reason, for the skip metric
+
+
+def skip_of(status: str, reason: str | None) -> SkipReason | None:
+    """The SkipReason a skipped attempt's reason text starts with ("<reason>: <detail>")."""
+    if status != "skipped" or not reason:
+        return None
+    head = reason.split(":", 1)[0].strip()
+    if head == "gas budget":  # the sender's FeeBudgetError: the gas it may burn exceeds the profit
+        return SkipReason.BELOW_MIN_PROFIT
+    return SkipReason(head) if head in SkipReason._value2member_map_ else None
 
 
 class LiveExecutor:
     def __init__(
-        self, cfg: LiqbotConfig, chain: ChainConfig, client: ChainClient, store: Store, sender: TxSender
+        self,
+        cfg: LiqbotConfig,
+        chain: ChainConfig,
+        client: ChainClient,
+        store: Store,
+        sender: TxSender,
+        metrics: Metrics | None = None,
+        session: SessionTally | None = None,
     ) -> None:
         if chain.executor is None:
             raise ValueError(f"chain {chain.name} has no executor address")
@@ -69,8 +90,22 @@ class LiveExecutor:
         # The gas bid share per protocol (adaptive); the pipeline points this at its ThresholdController.
         static_share = cfg.thresholds.priority_fee_profit_share
         self.gas_share_for: Callable[[str], Decimal] = lambda _protocol: static_share
+        self.risk = RiskGuard(cfg, chain, client, store, metrics or Metrics(), session or SessionTally())
 
     async def execute(
+        self, adapter: ProtocolAdapter, opp: Opportunity, attempt_id: int, facts: MarketFacts | None = None
+    ) -> LiveResult:
+        """Send one opportunity through the risk gates; once it ended on chain, run the automatic kill-switch
+        rules over the chain's sends."""
+        try:
+            done = await self._execute(adapter, opp, attempt_id, facts)
+        finally:
+            self.risk.release(attempt_id)
+        if done.status != "skipped":
+            self.risk.after_attempt(facts, await self.risk.repay_failure(attempt_id))
+        return done
+
+    async def _execute(
         self, adapter: ProtocolAdapter, opp: Opportunity, attempt_id: int, facts: MarketFacts | None = None
     ) -> LiveResult:
         switch = killswitch.blocking(self.store, self.chain.name, self.cfg.execution.stop_file)
@@ -85,6 +120,9 @@ class LiveExecutor:
         debt_price = facts.prices.get(o.debt_asset.lower())
         if debt_price is None:
             return self._skip(attempt_id, f"{SkipReason.NO_PRICE.value}: {o.debt_asset}")
+        refused = self.risk.admit(attempt_id, opp, facts)
+        if refused is not None:
+            return self._skip(attempt_id, f"{refused.reason.value}: {refused.detail}")
         # The worst-case gas spend is fixed first; minProfit then makes the contract refuse anything less.
         pre_gas_usd = opp.profit.net_usd - opp.profit.gas_usd  # gas_usd is signed: a cost is negative
         budget_wei = int(pre_gas_usd * Decimal(10) ** (18 + 8) / Decimal(facts.native_price.answer))
@@ -128,6 +166,10 @@ class LiveExecutor:
             if self.cfg.execution.profit_to_treasury
             else self.executor,
         )
+        refused = await self.risk.sequencer(adapter.protocol, o.health_factor)
+        if refused is not None:
+            return self._skip(attempt_id, f"{refused.reason.value}: at send: {refused.detail}")
+        self.risk.sending(attempt_id)
         log.info(
             "sending",
             borrower=o.borrower,
@@ -136,12 +178,17 @@ class LiveExecutor:
             attempt=attempt_id,
         )
         result = await self.sender.send_liquidation(attempt_id, tx)
-        return LiveResult(attempt_id, result.status.value, result.attempt.reason)
+        return LiveResult(
+            attempt_id,
+            result.status.value,
+            result.attempt.reason,
+            skip_of(result.status.value, result.attempt.reason),
+        )
 
     # --- pieces -------------------------------------------------------------------------------------------
     def _skip(self, attempt_id: int, reason: str) -> LiveResult:
         self.store.advance(attempt_id, AttemptStatus.SKIPPED, reason=reason[:500])
-        return LiveResult(attempt_id, "skipped", reason)
+        return LiveResult(attempt_id, "skipped", reason, skip_of("skipped", reason))
 
     async def _liquidity(self, adapter: ProtocolAdapter, token: str) -> Liquidity:
         """One multicall: our inventory, Morpho's balance, and the Aave reserve's idle cash of `token`."""

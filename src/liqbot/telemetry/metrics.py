@@ -112,6 +112,16 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
             registry=r,
         )
+        self.kill_switch_engaged = Gauge(
+            "liqbot_kill_switch_engaged", "1 while the kill switch of the scope (global, a chain) is engaged",
+            ["scope"], registry=r,
+        )  # fmt: skip
+        self.kill_switch_trips = Counter(
+            "liqbot_kill_switch_trips_total",
+            "Automatic kill-switch trips, by rule",
+            [*chain, "rule"],
+            registry=r,
+        )
 
     def rpc_observer(self, chain: str) -> RpcMetrics:
         return RpcMetrics(self, chain)
