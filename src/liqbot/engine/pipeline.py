@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import structlog
+from eth_utils import to_checksum_address
 from rich.progress import Progress
 
 from liqbot.chain.client import ChainClient
@@ -23,13 +26,14 @@ from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
 from liqbot.engine.reconcile import Reconciler
 from liqbot.execution.live import LiveExecutor
+from liqbot.execution.recover import recover, usd_pricer
 from liqbot.execution.relay import Route
-from liqbot.execution.sender import SendPolicy, TxSender
+from liqbot.execution.sender import SendPolicy, SendResult, TxSender
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
-from liqbot.store import Store
+from liqbot.store import AttemptStatus, Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import SequencerRule
 from liqbot.strategy.pricing import StrategyConfig, usd
@@ -98,6 +102,7 @@ class ChainPipeline:
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self._rpc_seen: dict[str, int] = {}
+        self.recovering: set[asyncio.Task[SendResult]] = set()  # transactions sent before a restart
 
     def _executor(self) -> ShadowExecutor | LiveExecutor:
         if self.cfg.execution.mode == "shadow":
@@ -160,6 +165,8 @@ class ChainPipeline:
             )
         self.block = head
         await self._save_cursors(head)
+        if isinstance(self.decider.executor, LiveExecutor):  # before the first block: nonces must be safe
+            await self._recover(head)
 
     async def step(self) -> bool:
         """Process every new block; True if there was one."""
@@ -225,7 +232,58 @@ class ChainPipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll)
 
-    async def close(self) -> None:
-        await self.decider.drain()
+    async def _recover(self, head: int) -> None:
+        """Bring the attempts a crash left unfinished to their end (see execution/recover.py); submitted
+        ones are tracked in the background, and their positions are not decided again meanwhile."""
+        executor = self.decider.executor
+        assert isinstance(executor, LiveExecutor)
+        ctx = await self._context(head, int((await self.client.block(head))["timestamp"], 16))
+        ex = self.cfg.execution
+        account = ex.treasury if ex.profit_to_treasury else executor.executor
+        done = await recover(executor.sender, self.chain.chain_id, profit_account=account,
+                             pricer=usd_pricer(ctx.prices, ctx.decimals))  # fmt: skip
+        for row, task in done.resumed:
+            keys = [(row.protocol.value, b) for b in (row.borrower, to_checksum_address(row.borrower))]
+            self.decider.episodes.update(dict.fromkeys(keys, row.id))
+            self.recovering.add(task)
+            task.add_done_callback(functools.partial(self._recovered, keys=keys))
+
+    def _recovered(self, task: asyncio.Task[SendResult], keys: list[tuple[str, str]]) -> None:
+        self.recovering.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # the row stays submitted: the next start recovers it again
+            log.error("recovered transaction not tracked to its end", error=f"{type(exc).__name__}: {exc}")
+        elif task.result().status is not AttemptStatus.SUBMITTED:  # the position may be liquidatable again
+            for key in keys:
+                self.decider.episodes.pop(key, None)
+
+    async def drain(self, abort: asyncio.Event | None = None) -> None:
+        """SIGTERM: wait for every send in flight to reach its end, at most about `confirmations + 8`
+        blocks (or until `abort` is set: a second signal). Sends unfinished then are cancelled: their rows
+        stay `submitted` with every signed transaction stored, and the next start recovers them."""
+        tasks = [*self.decider.inflight, *self.recovering]
+        if not tasks:
+            return
+        limit = max(30.0, self.chain.block_time_s * (self.chain.confirmations + 8))
+        log.info("waiting for sends in flight", chain=self.chain.name, count=len(tasks), limit_s=limit)
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        stopper = asyncio.ensure_future((abort or asyncio.Event()).wait())
+        waits: list[asyncio.Future[Any]] = [everything, stopper]
+        try:
+            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        left = [t for t in tasks if not t.done()]
+        if left:
+            log.warning("sends left submitted for recovery at the next start", chain=self.chain.name,
+                        count=len(left))  # fmt: skip
+            for t in left:
+                t.cancel()
+        await everything
+
+    async def close(self, abort: asyncio.Event | None = None) -> None:
+        await self.drain(abort)
         await self.facts.close()
         await self.client.close()
