@@ -154,9 +154,6 @@ def test_sigkill_at_random_points_then_every_row_matches_the_chain(
         assert code == 0, final.log()[-3000:]
 
         all_rows = rows(store)
-        from collections import Counter
-
-        print("DBG", Counter((r.status.value, (r.reason or "")[:50]) for r in all_rows))
         _check_rows_match_the_chain(devnet, store, all_rows, nonce0)
         # The test must have hit the moments it is about: kills with sends in flight, and resumed ones.
         assert any("submitted" in k["unfinished"] for k in kills), kills
@@ -236,4 +233,57 @@ def test_sigterm_drains_sends_in_flight_and_exits_cleanly(
     finally:
         if bot.proc.poll() is None:
             bot.kill()
+        store.close()
+
+
+def test_a_second_sigterm_leaves_pending_sends_submitted_and_the_next_start_ends_them(
+    crash_devnet: manager.Devnet, tmp_path: Path
+) -> None:
+    """With nothing being mined the drain cannot finish: a second SIGTERM abandons it (exit 0, rows stay
+    `submitted` with their transactions stored); the next start, with blocks again, ends them."""
+    devnet = crash_devnet
+    rpc = devnet.rpc()
+    db = f"sqlite:///{tmp_path / 'abandon.db'}"
+    store = open_store(db)
+    nonce0 = rpc.w3.eth.get_transaction_count(LIQUIDATOR)
+    bots = [Bot(devnet, db, tmp_path, 0)]
+    try:
+        bots[0].ready()
+        manager.do_shock(devnet, "WBTC", -6)
+        rpc.call("evm_setIntervalMining", 0)  # from here nothing is mined: every send stays pending
+        rpc.call("evm_setAutomine", False)
+        try:
+            assert until(lambda: newest(store, 0, {S.SUBMITTED}), timeout=30) is not None, bots[0].log()[
+                -3000:
+            ]
+            time.sleep(0.5)
+            bots[0].proc.send_signal(signal.SIGTERM)
+            waiting = until(
+                lambda: True if "waiting for sends in flight" in bots[0].log() else None, timeout=20
+            )
+            assert waiting and bots[0].proc.poll() is None  # draining: it waits for the sends
+            code = bots[0].stop(timeout=30)  # the second signal
+        finally:
+            rpc.call("evm_setAutomine", True)
+            rpc.call("evm_setIntervalMining", 1)
+        log = bots[0].log()
+        assert code == 0 and "sends left submitted for recovery" in log and "Traceback" not in log, log[
+            -3000:
+        ]
+        left = [r for r in rows(store) if r.status is S.SUBMITTED]
+        assert left and all(attempt_txs(store, r.id) for r in left)
+
+        bots.append(Bot(devnet, db, tmp_path, 1))
+        bots[1].ready()
+        settled = until(lambda: _settled(store), timeout=60, every=0.5)
+        code = bots[1].stop()
+        assert settled and code == 0, bots[1].log()[-3000:]
+        assert "resuming a transaction sent before a restart" in bots[1].log()
+        assert all(store.get(r.id).status is not S.SUBMITTED for r in left)
+        _check_rows_match_the_chain(devnet, store, rows(store), nonce0)
+        assert "Traceback" not in bots[1].log()
+    finally:
+        for b in bots:
+            if b.proc.poll() is None:
+                b.kill()
         store.close()
