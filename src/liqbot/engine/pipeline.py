@@ -33,7 +33,7 @@ from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
-from liqbot.store import AttemptStatus, Store
+from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import SequencerRule
 from liqbot.strategy.pricing import StrategyConfig, usd
@@ -255,9 +255,13 @@ class ChainPipeline:
         exc = task.exception()
         if exc is not None:  # the row stays submitted: the next start recovers it again
             log.error("recovered transaction not tracked to its end", error=f"{type(exc).__name__}: {exc}")
-        elif task.result().status is not AttemptStatus.SUBMITTED:  # the position may be liquidatable again
-            for key in keys:
-                self.decider.episodes.pop(key, None)
+            return
+        row = task.result().attempt
+        self.metrics.attempts.labels(self.chain.name, row.protocol.value, row.status.value).inc()
+        log.info("outcome", chain=self.chain.name, id=row.id, status=row.status.value, reason=row.reason,
+                 recovered=True)  # fmt: skip
+        for key in keys:  # the position may be liquidatable again: decide it afresh
+            self.decider.episodes.pop(key, None)
 
     async def drain(self, abort: asyncio.Event | None = None) -> None:
         """SIGTERM: wait for every send in flight to reach its end, at most about `confirmations + 8`
