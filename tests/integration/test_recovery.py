@@ -363,3 +363,40 @@ def test_attempt_transactions_rows_are_exact(store: Store) -> None:
     assert got[0].sender == "0x" + "ee" * 20 and got[0].created_at.tzinfo is not None
     with pytest.raises(ValueError, match="kind"):
         record_tx(store, aid, tx_hash=h2, nonce=1, sender=ME, kind="bogus", raw=b"")  # type: ignore[arg-type]
+
+
+def test_a_nonce_gap_under_a_resumed_transaction_is_cancelled(
+    devnet: manager.Devnet, chain: DevnetRpc, store: Store
+) -> None:
+    """Our stored transaction waits in the pool behind a nonce nothing of ours holds (a gap-filling cancel
+    that never left, say): recovery cancels the gap, and the waiting one is mined."""
+    token = usdc(devnet)
+    aid = attempt(store, token)
+
+    async def go() -> tuple[list[SendResult], int, dict[str, Any]]:
+        first = new_sender(chain.url, store)
+        c = first.client
+        n = int(await c.request("eth_getTransactionCount", ME, "pending"), 16)
+        call = mint_tx(token, 5)
+        signed = first.lanes.get(ME).sign(first._fields(token, call.data, 0, call.gas_limit, n + 1, GWEI,
+                                                         100 * GWEI))  # fmt: skip
+        store.advance(aid, S.SIMULATED, sender=ME)
+        first._record(aid, ME, signed, "original")
+        store.advance(aid, S.SUBMITTED, tx_hash=signed.hash, nonce=n + 1, sender=ME)
+        await c.request("eth_sendRawTransaction", "0x" + signed.raw.hex())  # queued behind nonce n
+        again = new_sender(chain.url, store)
+        rec = await recover(again, CHAIN_ID)
+        async with mining(chain.url):
+            done = await finish(rec)
+        txs = attempt_txs(store, aid)
+        cancel = await receipt(c, txs[-1].tx_hash)
+        await c.close()
+        await again.client.close()
+        return done, n, cancel
+
+    done, n, cancel = asyncio.run(go())
+    row = store.get(aid)
+    assert done[0].status is S.INCLUDED and row.status is S.INCLUDED and row.nonce == n + 1
+    kinds = [(t.kind, t.nonce) for t in attempt_txs(store, aid)]
+    assert kinds == [("original", n + 1), ("cancel", n)]
+    assert cancel["status"] == "0x1" and cancel["to"].lower() == ME.lower()

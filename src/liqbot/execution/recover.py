@@ -12,7 +12,8 @@ The sender writes in this order: signed bytes (attempt_transactions) → row `su
   liquidation is never re-bid above the fees it was signed with).
 
 Before any new nonce is taken, each signer's nonce book is synced from the node's pending count and then
-held above every nonce a resumed transaction may hold, so no nonce is ever used twice."""
+held above every nonce a resumed transaction may hold, so no nonce is ever used twice; a nonce under a
+resumed one that nothing of ours holds is filled with a cancel."""
 
 from __future__ import annotations
 
@@ -76,6 +77,9 @@ async def recover(
     for _, flight, tx in flights:
         payload = CANCEL if not flight.latest.tx.raw else payload_key(tx.to, tx.data, tx.value)
         sender.nonces.book(flight.sender).hold(flight.nonce, payload)
+    for address in sorted({f.sender for _, f, _ in flights}):
+        await _fill_gaps(sender, address, sorted((f.nonce, f.attempt_id) for _, f, _ in flights
+                                                 if f.sender == address))  # fmt: skip
     for row, flight, tx in flights:
         log.info("resuming a transaction sent before a restart", attempt=row.id, sender=flight.sender,
                  nonce=flight.nonce, hashes=[c.tx.hash for c in flight.candidates])  # fmt: skip
@@ -84,6 +88,27 @@ async def recover(
     if rows:
         log.info("recovery", chain_id=chain_id, ended=len(out.ended), resumed=len(out.resumed))
     return out
+
+
+async def _fill_gaps(sender: TxSender, address: str, held: list[tuple[int, int]]) -> None:
+    """A nonce under a resumed one that none of ours holds (e.g. a gap-filling cancel that was signed but
+    never sent) would keep it, and every later nonce, out of blocks forever: cancel it. The cancel is stored
+    under the attempt waiting above it."""
+    mined = await sender.nonces.mined_count(address)
+    ours = {n for n, _ in held}
+    for gap in range(mined, held[-1][0]):
+        if gap in ours:
+            continue
+        waiting = next(aid for n, aid in held if n > gap)
+        try:
+            lane = sender.lanes.get(address)
+        except KeyError:
+            log.error("nonce gap under a resumed transaction, and its key is not configured: later "
+                      "transactions of this signer wait", signer=address, nonce=gap)  # fmt: skip
+            return
+        log.warning("filling a nonce gap under a resumed transaction", signer=address, nonce=gap,
+                    attempt=waiting)  # fmt: skip
+        await sender._fill_gap(lane, gap, waiting)
 
 
 def _end(sender: TxSender, row: Attempt) -> Attempt | None:
