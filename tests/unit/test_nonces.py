@@ -52,6 +52,22 @@ def test_sync_never_goes_back_below_what_was_handed_out() -> None:
     assert book.next == 12
 
 
+def test_hold_keeps_recovered_nonces_out_of_new_takes() -> None:
+    book = synced(7)  # the node's pending count; ours at 7 may not be in its pool (never sent, or lost)
+    book.hold(7, A)
+    book.hold(9, B)  # held above a gap: nothing at or under it is handed out
+    assert book.next == 10 and book.in_flight() == [7, 9]
+    assert book.take(A) == 10
+    book.check(9, B)
+    book.check(9, CANCEL)
+    with pytest.raises(NonceConflictError, match="another payload"):
+        book.check(7, B)
+    book.sync(8)
+    assert book.next == 11  # syncing never goes back under a held nonce
+    book.done(9)
+    assert book.in_flight() == [10]
+
+
 def test_replacement_and_cancel_only_at_the_same_nonce() -> None:
     book = synced(7)
     n = book.take(A)

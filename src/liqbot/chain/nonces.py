@@ -72,6 +72,14 @@ class NonceBook:
             raise ValueError(f"negative transaction count {pending_count}")
         self.next = pending_count if self.next is None else max(self.next, pending_count)
 
+    def hold(self, nonce: int, payload: bytes) -> None:
+        """A transaction of ours from before a restart may hold `nonce` (recovery): bind it, and never hand
+        out it or anything below it. Call after `sync`, so the node's pending count is in too."""
+        if nonce < 0:
+            raise ValueError(f"negative nonce {nonce}")
+        self._bound[nonce] = payload
+        self.next = nonce + 1 if self.next is None else max(self.next, nonce + 1)
+
     def take(self, payload: bytes) -> int:
         if self.next is None:
             raise NonceConflictError(f"nonces of {self.address} are not synced with the node yet")

@@ -1,4 +1,6 @@
-"""Run every enabled chain's pipeline under one TaskGroup; SIGTERM/SIGINT stop them cleanly."""
+"""Run every enabled chain's pipeline under one TaskGroup; SIGTERM/SIGINT stop them cleanly: no new decisions,
+sends in flight are tracked to their end (a bounded wait; a second signal stops waiting), exit 0. A send left
+unfinished stays `submitted` and is recovered at the next start."""
 
 from __future__ import annotations
 
@@ -31,9 +33,17 @@ async def run_pipelines(
     session = SessionTally()  # the session caps count over every chain of this run
     pipelines = [ChainPipeline(cfg, c, store, metrics, str(config_file), session) for c in chains]
     stop = stop or asyncio.Event()
+    abort = asyncio.Event()  # a second signal: stop waiting for sends in flight
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            abort.set()
+        stop.set()
+        log.info("stopping", signal=sig.name, waiting_for_sends=not abort.is_set())
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         for p in pipelines:
             await p.start(show_progress)
@@ -44,10 +54,12 @@ async def run_pipelines(
                 for p in pipelines:
                     tg.create_task(p.run(stop))
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        for p in pipelines:
-            await p.close()
+        try:
+            for p in pipelines:
+                await p.close(abort)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
     return pipelines
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 import structlog
+from eth_utils import to_checksum_address
 from rich.progress import Progress
 
 from liqbot.chain.client import ChainClient
@@ -25,8 +28,9 @@ from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequen
 from liqbot.engine.reconcile import Reconciler
 from liqbot.engine.thresholds import ThresholdController
 from liqbot.execution.live import LiveExecutor
+from liqbot.execution.recover import recover, usd_pricer
 from liqbot.execution.relay import Route
-from liqbot.execution.sender import SendPolicy, TxSender
+from liqbot.execution.sender import SendPolicy, SendResult, TxSender
 from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
@@ -112,6 +116,7 @@ class ChainPipeline:
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self._rpc_seen: dict[str, int] = {}
+        self.recovering: set[asyncio.Task[SendResult]] = set()  # transactions sent before a restart
 
     def _executor(self) -> ShadowExecutor | LiveExecutor:
         if self.cfg.execution.mode == "shadow":
@@ -184,6 +189,8 @@ class ChainPipeline:
         self.block = head
         self.thresholds.update(head, None)
         await self._save_cursors(head)
+        if isinstance(self.decider.executor, LiveExecutor):  # before the first block: nonces must be safe
+            await self._recover(head)
 
     async def step(self) -> bool:
         """Process every new block; True if there was one."""
@@ -289,8 +296,63 @@ class ChainPipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def close(self) -> None:
+    async def _recover(self, head: int) -> None:
+        """Bring the attempts a crash left unfinished to their end (see execution/recover.py); submitted
+        ones are tracked in the background, and their positions are not decided again meanwhile."""
+        executor = self.decider.executor
+        assert isinstance(executor, LiveExecutor)
+        ctx = await self._context(head, int((await self.client.block(head))["timestamp"], 16))
+        ex = self.cfg.execution
+        account = ex.treasury if ex.profit_to_treasury else executor.executor
+        done = await recover(executor.sender, self.chain.chain_id, profit_account=account,
+                             pricer=usd_pricer(ctx.prices, ctx.decimals))  # fmt: skip
+        for row, task in done.resumed:
+            keys = [(row.protocol.value, b) for b in (row.borrower, to_checksum_address(row.borrower))]
+            self.decider.episodes.update(dict.fromkeys(keys, row.id))
+            self.recovering.add(task)
+            task.add_done_callback(functools.partial(self._recovered, keys=keys))
+
+    def _recovered(self, task: asyncio.Task[SendResult], keys: list[tuple[str, str]]) -> None:
+        self.recovering.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # the row stays submitted: the next start recovers it again
+            log.error("recovered transaction not tracked to its end", error=f"{type(exc).__name__}: {exc}")
+            return
+        row = task.result().attempt
+        self.metrics.attempts.labels(self.chain.name, row.protocol.value, row.status.value).inc()
+        log.info("outcome", chain=self.chain.name, id=row.id, status=row.status.value, reason=row.reason,
+                 recovered=True)  # fmt: skip
+        for key in keys:  # the position may be liquidatable again: decide it afresh
+            self.decider.episodes.pop(key, None)
+
+    async def drain(self, abort: asyncio.Event | None = None) -> None:
+        """SIGTERM: wait for every send in flight to reach its end, at most about `confirmations + 8`
+        blocks (or until `abort` is set: a second signal). Sends unfinished then are cancelled: their rows
+        stay `submitted` with every signed transaction stored, and the next start recovers them."""
+        tasks = [*self.decider.inflight, *self.recovering]
+        if not tasks:
+            return
+        limit = max(30.0, self.chain.block_time_s * (self.chain.confirmations + 8))
+        log.info("waiting for sends in flight", chain=self.chain.name, count=len(tasks), limit_s=limit)
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        stopper = asyncio.ensure_future((abort or asyncio.Event()).wait())
+        waits: list[asyncio.Future[Any]] = [everything, stopper]
+        try:
+            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        left = [t for t in tasks if not t.done()]
+        if left:
+            log.warning("sends left submitted for recovery at the next start", chain=self.chain.name,
+                        count=len(left))  # fmt: skip
+            for t in left:
+                t.cancel()
+        await everything
+
+    async def close(self, abort: asyncio.Event | None = None) -> None:
         await self._stop_heads()
-        await self.decider.drain()
+        await self.drain(abort)
         await self.facts.close()
         await self.client.close()

@@ -4,8 +4,10 @@
     → record `submitted` (hash, nonce, sender) → broadcast (public or relay) → track → record the end
 
 A failed simulation is never sent: '45'-style reasons end `lost_race`, others `skipped`. The row is
-written before the broadcast, so a crash after sending never loses the hash. A node's refusal ends
-`failed` with the hash and nonce cleared (nothing was broadcast). The end comes from the receipt:
+written before the broadcast, so a crash after sending never loses the hash; so is every signed transaction
+(original, replacements, cancels) with its raw bytes, in attempt_transactions, for recovery after a crash
+(liqbot.execution.recover). A node's refusal ends `failed` with the hash and nonce cleared (nothing was
+broadcast). The end comes from the receipt:
 `included`, `reverted` (decoded reason), `lost_race` (reverted for a race reason), `failed` (cancelled,
 or the nonce used by another transaction)."""
 
@@ -40,7 +42,7 @@ from liqbot.chain.nonces import (
     payload_key,
     replacement_fees,
 )
-from liqbot.chain.signer import SignerLane, SignerLanes
+from liqbot.chain.signer import SignedTx, SignerLane, SignerLanes
 from liqbot.config import ChainConfig
 from liqbot.core.errors import SkipError, StopError
 from liqbot.execution.receipts import (
@@ -54,7 +56,7 @@ from liqbot.execution.receipts import (
 )
 from liqbot.execution.relay import Route
 from liqbot.pricing.gas import fee_bid
-from liqbot.store import Attempt, AttemptStatus, Store
+from liqbot.store import Attempt, AttemptStatus, Store, record_tx
 
 log = structlog.get_logger("liqbot.sender")
 S = AttemptStatus
@@ -157,7 +159,8 @@ class TxSender:
         head = await self._head()
         nonce = await self.nonces.take(lane.address, payload_key(tx.to, tx.data, tx.value))
         signed = lane.sign(self._fields(tx.to, tx.data, tx.value, tx.gas_limit, nonce, tip, max_fee))
-        try:  # recorded before anything leaves this process
+        try:  # recorded before anything leaves this process (the signed bytes first: see recover.py)
+            self._record(attempt_id, lane.address, signed, "original")
             self.store.advance(attempt_id, S.SUBMITTED, tx_hash=signed.hash, nonce=nonce, sender=lane.address)
         except BaseException:
             self.nonces.book(lane.address).release(nonce)
@@ -172,14 +175,23 @@ class TxSender:
             flight.notes.append(sent.detail)
             flight.resend = True
         flight.public = flight.public or sent.route == "public"
+        return await self.track(flight, tx)
+
+    async def track(self, flight: InFlight, tx: LiquidationTx, pricer: Pricer | None = None) -> SendResult:
+        """Track a broadcast nonce to its end (also what recovery resumes after a restart). `pricer`
+        overrides the sender's for the realized profit."""
         outcome = await self.tracker.wait(
             flight,
             on_pending=lambda f, h: self._on_pending(f, h, tx),
             on_reorg=self._on_reorg,
-            included_fields=lambda r, c: self._included(flight, tx, r, c),
+            included_fields=lambda r, c: self._included(flight, tx, r, c, pricer),
         )
-        self.nonces.book(lane.address).done(nonce)
+        self.nonces.book(flight.sender).done(flight.nonce)
         return await self._finish(flight, outcome, tx)
+
+    def _record(self, attempt_id: int, sender: str, signed: SignedTx, kind: CandidateKind) -> None:
+        record_tx(self.store, attempt_id, tx_hash=signed.hash, nonce=signed.nonce, sender=sender, kind=kind,
+                  raw=signed.raw)  # fmt: skip
 
     # ---- before sending ----------------------------------------------------------------------------------
 
@@ -226,7 +238,7 @@ class TxSender:
             synced = await self.nonces.resync(lane.address)
             why += f" (nonce {flight.nonce}; lane resynced to {synced})"
         elif book.release(flight.nonce):  # later nonces of ours wait on this one: fill the gap
-            await self._fill_gap(lane, flight.nonce)
+            await self._fill_gap(lane, flight.nonce, flight.attempt_id)
         if isinstance(exc, NonceTooHighError):
             why += f" (lane resynced to {await self.nonces.resync(lane.address)})"
         result = self._end(flight.attempt_id, S.FAILED, why, tx_hash=None, nonce=None)
@@ -234,10 +246,11 @@ class TxSender:
             raise exc
         return result
 
-    async def _fill_gap(self, lane: SignerLane, nonce: int) -> None:
+    async def _fill_gap(self, lane: SignerLane, nonce: int, attempt_id: int) -> None:
         base = await self._next_base_fee()
         tip = max(1, base // 10)
         cancel = lane.sign(self._fields(lane.address, b"", 0, CANCEL_GAS, nonce, tip, 2 * base + tip))
+        self._record(attempt_id, lane.address, cancel, "cancel")
         try:
             await self.route.send(cancel.raw, public=True)
         except NodeError as exc:
@@ -281,6 +294,7 @@ class TxSender:
             return
         fields = self._fields(to, data, value, gas, flight.nonce, tip, max_fee)
         signed = lane.sign(fields)
+        self._record(flight.attempt_id, flight.sender, signed, kind)
         flight.candidates.append(Candidate(signed, kind, head))
         flight.replacements += 1
         log.info("stuck transaction bumped", attempt=flight.attempt_id, kind=kind, nonce=flight.nonce,
@@ -288,6 +302,8 @@ class TxSender:
         await self._rebroadcast(flight, flight.latest, public=flight.public)
 
     async def _rebroadcast(self, flight: InFlight, cand: Candidate, *, public: bool) -> None:
+        if not cand.tx.raw:  # recovered from a row written before signed bytes were stored: only a hash
+            return
         try:
             await self.route.send(cand.tx.raw, public=public)
         except (NonceTooLowError, ReplacementUnderpricedError) as exc:
@@ -305,13 +321,19 @@ class TxSender:
     # ---- the end -----------------------------------------------------------------------------------------
 
     def _included(
-        self, flight: InFlight, tx: LiquidationTx, receipt: dict[str, Any], cand: Candidate
+        self,
+        flight: InFlight,
+        tx: LiquidationTx,
+        receipt: dict[str, Any],
+        cand: Candidate,
+        pricer: Pricer | None = None,
     ) -> dict[str, Any]:
         fields = {"tx_hash": cand.tx.hash, "nonce": flight.nonce, **receipt_fields(receipt)}
-        if self.pricer is not None:
+        pricer = pricer or self.pricer
+        if pricer is not None:
             realized = self._realized_of(receipt, flight, tx)
             try:
-                usd = self.pricer(realized)
+                usd = pricer(realized)
             except Exception as exc:  # the engine's callback: the inclusion is recorded even if it fails
                 log.warning("realized profit not priced", attempt=flight.attempt_id, realized=realized,
                             error=f"{type(exc).__name__}: {exc}")  # fmt: skip

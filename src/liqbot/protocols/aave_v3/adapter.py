@@ -96,6 +96,9 @@ class AaveV3Adapter(ProtocolAdapter):
     ) -> None:
         await self.sync.bootstrap(start_block, to_block, known_accounts, progress)
         self._build_screen()
+        # Screen everyone at the first block: after a restart, positions that became liquidatable while the
+        # bot was down must not wait for the periodic full screen.
+        self._blocks_since_full = self._full_every
 
     async def advance(self, to_block: int, logs: list[dict[str, Any]]) -> Advance:
         """Per block: holders of repriced assets, users the block touched and the near-threshold watch list
