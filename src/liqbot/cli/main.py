@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from liqbot import __version__
-from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd, executor_cmd, killswitch_cmd, run_cmd
+from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd, executor_cmd, killswitch_cmd, run_cmd, stress_cmd
 from liqbot.core.errors import LiqbotError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(attempts_cmd.app, name="attempts")
 app.add_typer(killswitch_cmd.app, name="kill-switch")
 app.add_typer(executor_cmd.app, name="executor")
+app.command(name="stress")(stress_cmd.stress)
 
 err_console = Console(stderr=True)
 
