@@ -11,7 +11,7 @@ from rich.markup import escape
 
 import liqbot.cli.thresholds_cmd as thresholds_cmd
 from liqbot import __version__
-from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd, executor_cmd, killswitch_cmd, run_cmd
+from liqbot.cli import attempts_cmd, config_cmd, devnet_cmd, executor_cmd, killswitch_cmd, run_cmd, stress_cmd
 from liqbot.core.errors import LiqbotError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.add_typer(attempts_cmd.app, name="attempts")
 app.add_typer(killswitch_cmd.app, name="kill-switch")
 app.add_typer(executor_cmd.app, name="executor")
 app.add_typer(thresholds_cmd.app, name="thresholds")
+app.command(name="stress")(stress_cmd.stress)
 
 err_console = Console(stderr=True)
 

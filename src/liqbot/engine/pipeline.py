@@ -115,6 +115,7 @@ class ChainPipeline:
             self.decider.executor.gas_share_for = self.thresholds.gas_share_for
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
+        self.events_seen = 0  # logs applied since start (the stress report's event rate)
         self._rpc_seen: dict[str, int] = {}
         self.recovering: set[asyncio.Task[SendResult]] = set()  # transactions sent before a restart
 
@@ -200,6 +201,7 @@ class ChainPipeline:
         t0 = time.perf_counter()
         addresses = sorted({a for ad in self.adapters for a in ad.watched_addresses()})
         logs = await self.client.get_logs(self.block + 1, head, addresses)
+        self.events_seen += len(logs)
         header = await self.client.block(head)
         ctx = await self._context(head, int(header["timestamp"], 16))
         batches: list[tuple[ProtocolAdapter, dict[str, int]]] = []
