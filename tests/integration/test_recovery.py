@@ -281,6 +281,42 @@ def test_pending_is_tracked_to_inclusion_and_new_nonces_start_above_it(
     assert row.realized_profit_usd == Decimal(77) / 10**6
 
 
+def test_with_the_kill_switch_engaged_a_pending_liquidation_is_cancelled_not_sent_again(
+    devnet: manager.Devnet, chain: DevnetRpc, store: Store
+) -> None:
+    token = usdc(devnet)
+    aid = attempt(store, token)
+
+    async def go() -> tuple[list[SendResult], str, dict[str, Any] | None]:
+        first = new_sender(chain.url, store)
+        c = first.client
+        with automine_off(chain):
+            task = asyncio.create_task(first.send_liquidation(aid, mint_tx(token, 55)))
+            row = await until(lambda: submitted(store, aid))
+            await until(lambda: in_pool(c, str(row.tx_hash)))
+            await crash(task)
+            again = new_sender(chain.url, store)
+            rec = await recover(again, CHAIN_ID, pricer=pricer_of(token), stopped=True)
+            # the cancel replaces the liquidation in the pool before anything is mined
+            await until(lambda: _cancel_stored(store, aid))
+        async with mining(chain.url):
+            done = await finish(rec)
+        gone = await c.request("eth_getTransactionReceipt", row.tx_hash)
+        await c.close()
+        await again.client.close()
+        return done, str(row.tx_hash), gone
+
+    done, liquidation, gone = asyncio.run(go())
+    row = store.get(aid)
+    assert done[0].status is S.FAILED and row.status is S.FAILED and "cancelled" in (row.reason or "")
+    assert gone is None, "the liquidation itself was never mined"
+    assert row.tx_hash != liquidation and row.realized_profit_usd is None
+
+
+async def _cancel_stored(store: Store, aid: int) -> bool:
+    return any(t.kind == "cancel" for t in attempt_txs(store, [aid]))
+
+
 class Unplugged(Route):
     """The process dies right after writing `submitted`, before the bytes reach the node."""
 

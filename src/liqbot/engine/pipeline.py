@@ -35,6 +35,7 @@ from liqbot.execution.shadow import ShadowExecutor
 from liqbot.protocols.aave_v3.adapter import AaveV3Adapter
 from liqbot.protocols.base import ProtocolAdapter
 from liqbot.protocols.morpho_blue.adapter import MorphoBlueAdapter
+from liqbot.risk import killswitch
 from liqbot.risk.caps import SessionTally
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
@@ -306,8 +307,9 @@ class ChainPipeline:
         ctx = await self._context(head, int((await self.client.block(head))["timestamp"], 16))
         ex = self.cfg.execution
         account = ex.treasury if ex.profit_to_treasury else executor.executor
+        stopped = killswitch.blocking(self.store, self.chain.name, ex.stop_file) is not None
         done = await recover(executor.sender, self.chain.chain_id, profit_account=account,
-                             pricer=usd_pricer(ctx.prices, ctx.decimals))  # fmt: skip
+                             pricer=usd_pricer(ctx.prices, ctx.decimals), stopped=stopped)  # fmt: skip
         for row, task in done.resumed:
             keys = [(row.protocol.value, b) for b in (row.borrower, to_checksum_address(row.borrower))]
             self.decider.episodes.update(dict.fromkeys(keys, row.id))

@@ -13,7 +13,11 @@ The sender writes in this order: signed bytes (attempt_transactions) → row `su
 
 Before any new nonce is taken, each signer's nonce book is synced from the node's pending count and then
 held above every nonce a resumed transaction may hold, so no nonce is ever used twice; a nonce under a
-resumed one that nothing of ours holds is filled with a cancel."""
+resumed one that nothing of ours holds is filled with a cancel.
+
+With the kill switch engaged (`stopped=True`) no liquidation leaves again: a pending one is replaced at once
+by a 0-value self-transfer at its nonce (the one thing worth sending when nothing may be sent), so its row
+ends `failed` (cancelled) or, if the liquidation was mined first, with the receipt's truth."""
 
 from __future__ import annotations
 
@@ -50,7 +54,12 @@ class Recovery:
 
 
 async def recover(
-    sender: TxSender, chain_id: int, *, profit_account: str | None = None, pricer: Pricer | None = None
+    sender: TxSender,
+    chain_id: int,
+    *,
+    profit_account: str | None = None,
+    pricer: Pricer | None = None,
+    stopped: bool = False,
 ) -> Recovery:
     """End or resume every unfinished sending-mode attempt of `chain_id`. Returns once the nonce books are
     safe; resumed rows are tracked by the returned tasks (await them, or cancel: the rows stay submitted)."""
@@ -67,7 +76,7 @@ async def recover(
     flights: list[tuple[Attempt, InFlight, LiquidationTx]] = []
     for row in rows:
         if row.status is S.SUBMITTED and row.nonce is not None and row.sender is not None:
-            flights.append((row, *_resume(sender, row, stored[row.id], head, profit_account)))
+            flights.append((row, *_resume(sender, row, stored[row.id], head, profit_account, stopped)))
         else:  # nothing left this process (or, impossible by the write order, a row without a nonce)
             ended = _end(sender, row)
             if ended is not None:
@@ -124,7 +133,12 @@ def _end(sender: TxSender, row: Attempt) -> Attempt | None:
 
 
 def _resume(
-    sender: TxSender, row: Attempt, txs: list[AttemptTx], head: int, profit_account: str | None
+    sender: TxSender,
+    row: Attempt,
+    txs: list[AttemptTx],
+    head: int,
+    profit_account: str | None,
+    stopped: bool = False,
 ) -> tuple[InFlight, LiquidationTx]:
     assert row.nonce is not None and row.sender is not None
     nonce, who = row.nonce, row.sender
@@ -134,7 +148,7 @@ def _resume(
         cands.insert(0, Candidate(SignedTx(b"", row.tx_hash, nonce, 0, 0, 0), "original", head))
     profit = (row.debt_asset,) if row.debt_asset != ZERO else ()
     calls = [c for c in cands if c.kind != "cancel" and c.tx.raw]
-    if calls:
+    if calls and not stopped:
         fields = TypedTransaction.from_bytes(HexBytes(calls[0].tx.raw)).as_dict()
         top = calls[-1].tx
         # The budget is what the newest call was signed for: a stuck one is cancelled, never re-bid higher.
@@ -149,6 +163,10 @@ def _resume(
     flight = InFlight(row.id, who, nonce, cands, public=not sender.route.private, last_action_block=head,
                       replacements=sum(c.kind != "original" for c in cands))  # fmt: skip
     flight.resend = bool(flight.latest.tx.raw)  # the node may have lost it, or it was never sent
+    if stopped and calls:  # kill switch: never broadcast the liquidation again; cancel its nonce at once
+        flight.resend = False
+        flight.last_action_block = head - sender.policy.stuck_after_blocks
+        flight.replacements = min(flight.replacements, sender.policy.max_replacements - 1)  # room to cancel
     try:
         sender.lanes.get(who)
     except KeyError:  # its key is not configured any more: no cancel possible, only the stored bytes

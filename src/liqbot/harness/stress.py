@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy import select
 
 from liqbot.config import LiqbotConfig, load_config
+from liqbot.config.models import CapsConfig
 from liqbot.engine.decide import RETRY_AFTER_BLOCKS
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.execution.live import LiveExecutor
@@ -129,7 +130,10 @@ def _config(devnet: manager.Devnet, plan: StressPlan) -> LiqbotConfig:
     # The stand-in never signs; the lanes still need a key to exist. The devnet's is public.
     os.environ.setdefault("LIQBOT_SIGNER_KEY", DEV_KEY_5)
     env = {**os.environ, "LIQBOT_DATABASE_URL": db, "LIQBOT_EXECUTION_MODE": "flash"}
-    return load_config(devnet.dir / "liqbot.yaml", env=env)
+    cfg = load_config(devnet.dir / "liqbot.yaml", env=env)
+    # The caps a real deployment starts with (the devnet config widens them for its demo), and the
+    # default kill-switch policy: the stress shows what they let through.
+    return cfg.model_copy(update={"caps": CapsConfig()})
 
 
 def _drive(devnet: manager.Devnet, plan: StressPlan, pipe: ChainPipeline) -> None:

@@ -9,6 +9,17 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """sys.stderr as it is at each write, not as it was at setup: a stream swapped in for a while (a test
+    runner's capture) must not be written to after its owner closed it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def setup_logging(level: str = "info", json_output: bool = False) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
@@ -22,6 +33,6 @@ def setup_logging(level: str = "info", json_output: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )

@@ -67,11 +67,16 @@ def write_config(path: Path, chains: list[tuple[ChainRun, dict[str, Any]]], stat
             "max_gas_price_gwei": "500",
             "priority_fee_profit_share": "0.2",
         },
+        # Sized for the devnet's crash scenarios (a 20% drop makes ~100 liquidations in one block); the
+        # defaults of a real deployment are the config models' own, and much tighter.
         "caps": {
-            "max_notional_usd_per_attempt": "250000",
-            "max_daily_gas_usd": "500",
+            "max_notional_usd_per_attempt": "500000",
+            "max_daily_gas_usd": "2000",
             "max_attempts_per_borrower_per_hour": 3,
-            "max_inflight_per_chain": 4,
+            "max_inflight_per_chain": 64,
+            "max_live_executions_per_session": 500,
+            "max_notional_usd_per_session": "20000000",
+            "max_notional_usd_per_day": "20000000",
         },
         "deny_assets": [],
     }
