@@ -310,11 +310,11 @@ def test_with_the_kill_switch_engaged_a_pending_liquidation_is_cancelled_not_sen
     row = store.get(aid)
     assert done[0].status is S.FAILED and row.status is S.FAILED and "cancelled" in (row.reason or "")
     assert gone is None, "the liquidation itself was never mined"
-    assert row.tx_hash != liquidation and row.realized_profit_usd is None
+    assert liquidation not in (row.reason or "") and row.realized_profit_usd is None  # the cancel's hash
 
 
-async def _cancel_stored(store: Store, aid: int) -> bool:
-    return any(t.kind == "cancel" for t in attempt_txs(store, [aid]))
+async def _cancel_stored(store: Store, aid: int) -> bool | None:
+    return True if any(t.kind == "cancel" for t in attempt_txs(store, [aid])) else None
 
 
 class Unplugged(Route):
