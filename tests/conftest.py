@@ -32,11 +32,20 @@ def npm_ready() -> None:
     node_modules()  # raises DevnetError with the install hint if missing: fail, don't skip
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, name: str, l2: bool) -> Iterator[manager.Devnet]:
+def seeded_devnet(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    *,
+    borrowers: int = SEEDED_BORROWERS,
+    seed: int = 11,
+    block_time: float = 0,
+    l2: bool = False,
+) -> Iterator[manager.Devnet]:
+    """A devnet of its own (port block, state dir) with seeded borrowers, stopped by pid afterwards."""
     state_dir: Path = tmp_path_factory.mktemp(name)
-    devnet = manager.up(state_dir, l2=l2, port=free_port_block(), block_time=0)
+    devnet = manager.up(state_dir, l2=l2, port=free_port_block(), block_time=block_time)
     try:
-        manager.do_populate(devnet, SEEDED_BORROWERS, seed=11)
+        manager.do_populate(devnet, borrowers, seed=seed)
         yield devnet
     finally:
         manager.down(state_dir)
@@ -45,13 +54,13 @@ def _start(tmp_path_factory: pytest.TempPathFactory, name: str, l2: bool) -> Ite
 @pytest.fixture(scope="session")
 def devnet(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
     """An L1-like devnet with SEEDED_BORROWERS positions, automine on."""
-    yield from _start(tmp_path_factory, "devnet", l2=False)
+    yield from seeded_devnet(tmp_path_factory, "devnet")
 
 
 @pytest.fixture(scope="session")
 def devnet_l2(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
     """Like `devnet`, with Aave's sequencer oracle and PriceOracleSentinel wired in."""
-    yield from _start(tmp_path_factory, "devnet-l2", l2=True)
+    yield from seeded_devnet(tmp_path_factory, "devnet-l2", l2=True)
 
 
 def _clean(d: manager.Devnet) -> Iterator[DevnetRpc]:

@@ -28,7 +28,7 @@ from liqbot.harness.devnet import manager
 from liqbot.harness.devnet.rpc import LIQUIDATOR
 from liqbot.store import Attempt, AttemptStatus, Store, attempt_txs, open_store
 
-from ..conftest import free_port_block
+from ..conftest import seeded_devnet
 from .test_live_e2e import DEV_KEY_5
 
 pytestmark = pytest.mark.devnet
@@ -41,13 +41,7 @@ SHOCKS = [("WETH", -10), ("WBTC", -10), ("WETH", -3), ("WBTC", -3)]  # then the 
 
 @pytest.fixture(scope="module")
 def crash_devnet(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
-    d = tmp_path_factory.mktemp("crash")
-    devnet = manager.up(d, port=free_port_block(), block_time=1)
-    try:
-        manager.do_populate(devnet, 150, seed=21)
-        yield devnet
-    finally:
-        manager.down(d)
+    yield from seeded_devnet(tmp_path_factory, "crash", borrowers=150, seed=21, block_time=1)
 
 
 class Bot:

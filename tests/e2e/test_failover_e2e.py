@@ -23,7 +23,7 @@ from liqbot.harness.faultproxy import FaultProxy, Faults
 from liqbot.store import AttemptStatus, open_store
 from liqbot.telemetry.metrics import Metrics
 
-from ..conftest import free_port_block
+from ..conftest import seeded_devnet
 from .test_live_e2e import DEV_KEY_5
 
 pytestmark = pytest.mark.devnet
@@ -35,13 +35,7 @@ NOISY = Faults(drop=0.3, delay=0.1, delay_s=1.5, http_5xx=0.2, rate_limit=0.1, g
 
 @pytest.fixture(scope="module")
 def fo_devnet(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
-    d = tmp_path_factory.mktemp("failover")
-    devnet = manager.up(d, port=free_port_block(), block_time=1)
-    try:
-        manager.do_populate(devnet, 150, seed=8)
-        yield devnet
-    finally:
-        manager.down(d)
+    yield from seeded_devnet(tmp_path_factory, "failover", borrowers=150, seed=8, block_time=1)
 
 
 def _config(devnet: manager.Devnet, tmp_path: Path, name: str, urls: list[str]) -> Path:

@@ -20,7 +20,7 @@ from liqbot.store import AttemptStatus, open_store
 from liqbot.strategy.pricing import usd
 from liqbot.telemetry.metrics import Metrics
 
-from ..conftest import free_port_block
+from ..conftest import seeded_devnet
 
 pytestmark = pytest.mark.devnet
 # anvil's public dev account #5 (LIQUIDATOR), which the devnet executor allows. Never a real key.
@@ -29,13 +29,7 @@ DEV_KEY_5 = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
 
 @pytest.fixture(scope="module")
 def live_devnet(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
-    d = tmp_path_factory.mktemp("live")
-    devnet = manager.up(d, port=free_port_block(), block_time=1)
-    try:
-        manager.do_populate(devnet, 150, seed=8)
-        yield devnet
-    finally:
-        manager.down(d)
+    yield from seeded_devnet(tmp_path_factory, "live", borrowers=150, seed=8, block_time=1)
 
 
 def test_flash_mode_liquidates_and_records_realized_profit(

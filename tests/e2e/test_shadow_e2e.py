@@ -21,7 +21,7 @@ from liqbot.harness.devnet.rpc import LIQUIDATOR
 from liqbot.store import AttemptStatus, open_store
 from liqbot.telemetry.metrics import Metrics
 
-from ..conftest import free_port_block
+from ..conftest import seeded_devnet
 
 pytestmark = pytest.mark.devnet
 WAD = 10**18
@@ -29,13 +29,7 @@ WAD = 10**18
 
 @pytest.fixture(scope="module")
 def devnet500(npm_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.Devnet]:
-    d = tmp_path_factory.mktemp("e2e")
-    devnet = manager.up(d, port=free_port_block(), block_time=0)
-    try:
-        manager.do_populate(devnet, 500, seed=21)
-        yield devnet
-    finally:
-        manager.down(d)
+    yield from seeded_devnet(tmp_path_factory, "e2e", borrowers=500, seed=21, block_time=0)
 
 
 def _aave_truth(devnet: manager.Devnet, block: int | str = "latest") -> dict[str, int]:
