@@ -22,7 +22,7 @@ from liqbot.chain.client import ChainClient
 from liqbot.chain.heads import HeadWatcher
 from liqbot.chain.signer import SignerLanes
 from liqbot.config import ChainConfig, LiqbotConfig
-from liqbot.core.errors import ConfigError
+from liqbot.core.errors import ConfigError, RetryableError
 from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
 from liqbot.engine.reconcile import Reconciler
@@ -44,6 +44,7 @@ from liqbot.strategy.pricing import StrategyConfig, usd
 from liqbot.telemetry.metrics import Metrics
 
 log = structlog.get_logger("liqbot.engine")
+OUTAGE_MAX_WAIT_S = 30.0  # the longest wait between tries while every endpoint fails
 
 
 def build_adapters(
@@ -117,6 +118,7 @@ class ChainPipeline:
         self.reconciler = Reconciler(self.client, store)
         self.block = 0
         self.events_seen = 0  # logs applied since start (the stress report's event rate)
+        self._failures = 0  # block steps cut short in a row by an RPC failure
         self._rpc_seen: dict[str, int] = {}
         self.recovering: set[asyncio.Task[SendResult]] = set()  # transactions sent before a restart
 
@@ -261,9 +263,33 @@ class ChainPipeline:
             await self._run_with_heads(stop, poll)
             return
         while not stop.is_set():
-            if not await self.step():
+            if not await self._guarded_step(stop):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll)
+
+    async def _guarded_step(self, stop: asyncio.Event) -> bool:
+        """`step()`, surviving an outage of every endpoint instead of exiting: it waits with backoff and
+        tries again. A step cut short leaves the state whole (an adapter applies a block's logs with no await
+        in between and skips logs at or below its own block), but the screening of what those logs touched
+        may not have run: the next step screens every position."""
+        try:
+            stepped = await self.step()
+        except RetryableError as exc:
+            self._failures += 1
+            for adapter in self.adapters:
+                adapter.screen_everyone_next()
+            base = max(1.0, self.chain.block_time_s)
+            delay = min(OUTAGE_MAX_WAIT_S, base * 2 ** min(self._failures - 1, 5))
+            self.metrics.step_failures.labels(self.chain.name).inc()
+            log.warning("block step failed; trying again", chain=self.chain.name, error=str(exc),
+                        failures=self._failures, retry_in_s=delay)  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            return False
+        if self._failures:
+            log.info("block steps resumed", chain=self.chain.name, block=self.block, failures=self._failures)
+        self._failures = 0
+        return stepped
 
     # New heads over WebSocket wake the step; HTTP polling stays as the fallback (see chain/heads.py).
     _heads: HeadWatcher | None = None
@@ -278,7 +304,7 @@ class ChainPipeline:
         seen = 0
         try:
             while not stop.is_set():
-                stepped = await self.step()
+                stepped = await self._guarded_step(stop)
                 heads.note_head(self.block)
                 if not (stepped and not heads.live):  # live: the next head wakes us, no need to ask again
                     seen = await heads.wait(seen, heads.next_wait(self.block, poll), stop)

@@ -65,6 +65,11 @@ class ProtocolAdapter(ABC):
     async def advance(self, to_block: int, logs: list[dict[str, Any]]) -> Advance:
         """Apply the logs of (last block, to_block] and re-screen what they touched."""
 
+    def screen_everyone_next(self) -> None:
+        """The next `advance` screens every position, not only what its logs touched: a step cut short may
+        have applied logs whose screening never ran. (Adapters that screen everyone each block ignore it.)"""
+        return None
+
     @abstractmethod
     def accounts(self) -> set[str]:
         """Every account the adapter tracks (persisted so a restart need not rediscover them)."""

@@ -57,6 +57,12 @@ class Metrics:
             [*chain, "protocol", "status"],
             registry=r,
         )
+        self.step_failures = Counter(
+            "liqbot_block_step_failures_total",
+            "Block steps cut short by an RPC failure (every endpoint down); the bot waits and tries again",
+            chain,
+            registry=r,
+        )
         self.sequencer_up = Gauge(
             "liqbot_sequencer_up", "1 up, 0 down or in grace, -1 unknown", [*chain, "stage"], registry=r
         )

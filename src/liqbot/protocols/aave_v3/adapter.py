@@ -100,6 +100,9 @@ class AaveV3Adapter(ProtocolAdapter):
         # bot was down must not wait for the periodic full screen.
         self._blocks_since_full = self._full_every
 
+    def screen_everyone_next(self) -> None:
+        self._blocks_since_full = self._full_every
+
     async def advance(self, to_block: int, logs: list[dict[str, Any]]) -> Advance:
         """Per block: holders of repriced assets, users the block touched and the near-threshold watch list
         are screened; everyone is re-screened every FULL_RESCREEN_S (interest accrual is slow)."""
