@@ -123,6 +123,15 @@ class Metrics:
             registry=r,
         )
 
+        # Processed blocks that left the chain: `depth` is the blocks rolled back, `full` (deeper than the
+        # pipeline remembers: resync from the start block) or `restart` (found at start, under the cursor).
+        self.reorgs = Counter(
+            "liqbot_reorgs_handled_total",
+            "Reorgs of processed blocks the pipeline rolled back, by depth",
+            [*chain, "depth"],
+            registry=r,
+        )
+
     def rpc_observer(self, chain: str) -> RpcMetrics:
         return RpcMetrics(self, chain)
 
