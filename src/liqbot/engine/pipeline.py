@@ -193,6 +193,8 @@ class ChainPipeline:
             )
         self.block = head
         self.thresholds.update(head, None)
+        if head > 0:  # the parent's hash too: a reorg of the first blocks then finds its fork point
+            self.reorgs.processed(head - 1, str(head_block["parentHash"]))
         self.reorgs.processed(head, str(head_block["hash"]))
         await self._save_cursors(head, str(head_block["hash"]))
         if isinstance(self.decider.executor, LiveExecutor):  # before the first block: nonces must be safe

@@ -30,8 +30,9 @@ log = structlog.get_logger("liqbot.reorg")
 @dataclass(frozen=True)
 class Reorg:
     processed: int  # the last block we had processed
-    ancestor: int | None  # the newest processed block still canonical; None: deeper than we can see
+    ancestor: int | None  # the newest processed block still canonical; None: deeper than MAX_REORG_DEPTH
     head: int
+    seen: bool = True  # False: memory was too short to find it (just started), MAX_REORG_DEPTH assumed
 
     def first_block(self, start_block: int) -> int:
         """Where discovery logs must be read again from."""
@@ -39,8 +40,11 @@ class Reorg:
 
     @property
     def depth(self) -> str:
-        """Blocks rolled back (a metric label): a number, or `full` for a resync from the start block."""
-        return "full" if self.ancestor is None else str(self.processed - self.ancestor)
+        """Blocks rolled back (a metric label): a number, `full` for a resync from the start block, or
+        `unknown` when the fork point was older than what the pipeline remembered."""
+        if self.ancestor is None:
+            return "full"
+        return str(self.processed - self.ancestor) if self.seen else "unknown"
 
 
 class ReorgGuard:
@@ -63,6 +67,11 @@ class ReorgGuard:
         if await is_canonical(self.recent, processed, view):
             return None
         reorg = Reorg(processed, await common_ancestor(self.recent, processed - 1, view), head)
+        bound = processed - MAX_REORG_DEPTH
+        if reorg.ancestor is None and not any(n <= bound for n in self.recent.numbers()):
+            # Too little remembered to look that far back (the first blocks after a start, or after a
+            # rollback): assume the reorg is no deeper than the bound rather than resync from the start.
+            reorg = Reorg(processed, max(0, bound), head, seen=False)
         self.recent.drop_above(-1 if reorg.ancestor is None else reorg.ancestor)
         log.warning(
             "reorg: processed blocks left the chain; rebuilding local state at the head",
