@@ -26,7 +26,7 @@ from liqbot.store.models import Cursor
 from liqbot.telemetry.metrics import Metrics
 
 from ..conftest import _clean, seeded_devnet
-from .helpers import book, fund
+from .helpers import WAD, book, fund
 from .test_aave_sync import _chain_view, _local_view
 
 pytestmark = pytest.mark.devnet
@@ -175,7 +175,7 @@ def test_a_reorg_of_processed_blocks_is_rolled_back(
         for p in pipes:
             assert await p.step() and p.block == orphaned
             assert not _diff(p, rchain, pool), "branch A applied exactly"
-        calls = sum(guarded.client.calls.values())
+        decided = {b for (proto, b) in guarded.decider.episodes if proto == "aave_v3"}
 
         head = await asyncio.to_thread(scene.reorg, orphaned - base)
         assert await guarded.step() and guarded.block == head
@@ -184,7 +184,12 @@ def test_a_reorg_of_processed_blocks_is_rolled_back(
         assert all(c and (c.block_number, c.block_hash) == (head, _canonical(rchain, head))
                    for c in _cursors(guarded, stores[0]))  # fmt: skip
         assert _reorgs(metrics[0], guarded.chain.name, str(orphaned - base)) == 1
-        assert sum(guarded.client.calls.values()) > calls
+        # Episodes follow the new branch: positions decided on the orphaned one that are healthy here are
+        # dropped (a later dip is a new decision); every episode left is a position liquidatable now.
+        now = {b for (proto, b) in guarded.decider.episodes if proto == "aave_v3"}
+        view = _chain_view(rchain, pool, sorted(decided | now))
+        assert all(view[b][5] < WAD for b in now)
+        assert any(view[b][5] >= WAD for b in decided), "some decided position is healthy on the new branch"
 
         # The control shows the reorg mattered: without rollback the orphaned repay and borrow stay applied.
         assert await blind.step() and blind.block == head
