@@ -123,8 +123,9 @@ class Metrics:
             registry=r,
         )
 
-        # Processed blocks that left the chain: `depth` is the blocks rolled back, `full` (deeper than the
-        # pipeline remembers: resync from the start block) or `restart` (found at start, under the cursor).
+        # Processed blocks that left the chain: `depth` is the blocks rolled back, `unknown` (fork point
+        # older than remembered, 64 assumed), `full` (deeper than 64: discovery resynced from the start
+        # block) or `restart` (found at start, under the stored cursor).
         self.reorgs = Counter(
             "liqbot_reorgs_handled_total",
             "Reorgs of processed blocks the pipeline rolled back, by depth",
