@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from liqbot.config import LiqbotConfig, load_config
+from liqbot.core.fixed import MathRevertError
 from liqbot.engine.pipeline import ChainPipeline
 from liqbot.harness.devnet import manager
 from liqbot.harness.devnet.rpc import DevnetRpc
@@ -192,8 +193,14 @@ def test_a_reorg_of_processed_blocks_is_rolled_back(
         assert any(view[b][5] >= WAD for b in decided), "some decided position is healthy on the new branch"
 
         # The control shows the reorg mattered: without rollback the orphaned repay and borrow stay applied.
-        assert await blind.step() and blind.block == head
-        assert _diff(blind, rchain, pool), "the scenario must orphan events the pipeline had applied"
+        # When the orphaned blocks were stamped later than the new branch's (anvil runs ahead of the wall
+        # clock under load), the stale reserves are even dated after the head and the step fails outright.
+        try:
+            assert await blind.step() and blind.block == head
+            diverged = bool(_diff(blind, rchain, pool))
+        except MathRevertError as exc:
+            diverged = "before the last update" in str(exc)
+        assert diverged, "the scenario must orphan events the pipeline had applied"
 
         # Life goes on after the rebuild: a plain block is applied on top, with no reorg counted.
         await asyncio.to_thread(scene.as_users, lambda: scene.repay(4, 5))
