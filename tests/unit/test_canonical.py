@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hypothesis import given
@@ -18,6 +19,7 @@ from liqbot.chain.canonical import (
     is_canonical,
 )
 from liqbot.engine.reorg import ReorgGuard
+from liqbot.store.models import Cursor
 from liqbot.telemetry.metrics import Metrics
 
 T = TypeVar("T")
@@ -202,3 +204,32 @@ def test_guard_resyncs_fully_when_every_remembered_block_in_reach_is_gone() -> N
     reorg = run(guard.check(1000, 1001, head_of(chain)))
     assert reorg is not None and reorg.ancestor is None and reorg.first_block(500) == 500
     assert depth_count(metrics, "full") == 1
+
+
+def cursor_at(block: int, block_hash: str, stream: str = "aave_v3:0xp") -> Cursor:
+    return Cursor(1, stream, block, block_hash, datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_start_resumes_after_a_cursor_still_on_the_chain() -> None:
+    chain = FakeChain(tip=500)
+    guard, metrics = guard_over(chain, [])
+    assert run(guard.resume_from(cursor_at(400, "0xA400"), 0, 500)) == 401
+    assert chain.asked == [400] and depth_count(metrics, "restart") == 0
+
+
+def test_start_rescans_below_a_cursor_orphaned_while_stopped_and_counts_it_once() -> None:
+    chain = FakeChain(tip=500, fork=398)
+    guard, metrics = guard_over(chain, [])
+    for stream in ("aave_v3:0xp", "morpho_blue:0xm"):  # the streams share the cursor block
+        first = run(guard.resume_from(cursor_at(400, "0xa400", stream), 0, 500))
+        assert first == 400 - MAX_REORG_DEPTH + 1
+    assert run(guard.resume_from(cursor_at(400, "0xa400"), 380, 500)) == 380, "never below the start block"
+    assert depth_count(metrics, "restart") == 1
+
+
+def test_start_below_a_cursor_the_chain_no_longer_reaches() -> None:
+    """The chain was rolled back below the cursor while the bot was down."""
+    chain = FakeChain(tip=390)
+    guard, metrics = guard_over(chain, [])
+    assert run(guard.resume_from(cursor_at(400, "0xa400"), 0, 390)) == 390 - MAX_REORG_DEPTH + 1
+    assert chain.asked == [] and depth_count(metrics, "restart") == 1
