@@ -26,6 +26,7 @@ from liqbot.core.errors import ConfigError, RetryableError
 from liqbot.engine.decide import BlockContext, Decider
 from liqbot.engine.facts import FactGatherer, FeedBook, read_prices, read_sequencer
 from liqbot.engine.reconcile import Reconciler
+from liqbot.engine.reorg import Reorg, ReorgGuard
 from liqbot.engine.thresholds import ThresholdController
 from liqbot.execution.live import LiveExecutor
 from liqbot.execution.recover import recover, usd_pricer
@@ -116,6 +117,7 @@ class ChainPipeline:
         if isinstance(self.decider.executor, LiveExecutor):
             self.decider.executor.gas_share_for = self.thresholds.gas_share_for
         self.reconciler = Reconciler(self.client, store)
+        self.reorgs = ReorgGuard(self.client, chain.name, metrics)  # processed blocks leaving the chain
         self.block = 0
         self.events_seen = 0  # logs applied since start (the stress report's event rate)
         self._failures = 0  # block steps cut short in a row by an RPC failure
@@ -167,10 +169,11 @@ class ChainPipeline:
 
     async def start(self, show_progress: bool = True) -> None:
         head = await self.client.block_number()
+        head_block = await self.client.block(head)  # read first: a reorg during the backfill shows next step
         for stream, start_block, adapter in self.streams:
             cursor = self.store.get_cursor(self.chain.chain_id, stream)
             known = load_accounts(self.store, self.chain.chain_id, stream)
-            first = cursor.block_number + 1 if cursor else start_block
+            first = await self.reorgs.resume_from(cursor, start_block, head) if cursor else start_block
             with Progress(transient=True, disable=not show_progress) as bar:
                 task = bar.add_task(
                     f"{self.chain.name} {adapter.protocol}: backfill {first}..{head}", total=None
@@ -192,7 +195,10 @@ class ChainPipeline:
             )
         self.block = head
         self.thresholds.update(head, None)
-        await self._save_cursors(head)
+        if head > 0:  # the parent's hash too: a reorg of the first blocks then finds its fork point
+            self.reorgs.processed(head - 1, str(head_block["parentHash"]))
+        self.reorgs.processed(head, str(head_block["hash"]))
+        await self._save_cursors(head, str(head_block["hash"]))
         if isinstance(self.decider.executor, LiveExecutor):  # before the first block: nonces must be safe
             await self._recover(head)
 
@@ -202,10 +208,15 @@ class ChainPipeline:
         if head <= self.block:
             return False
         t0 = time.perf_counter()
-        addresses = sorted({a for ad in self.adapters for a in ad.watched_addresses()})
-        logs = await self.client.get_logs(self.block + 1, head, addresses)
-        self.events_seen += len(logs)
+        # The header before the logs: if a reorg lands between the two reads, the hash stored for `head` is
+        # the orphaned one and the next step notices. Then: is the block processed last still the chain's?
         header = await self.client.block(head)
+        reorg = await self.reorgs.check(self.block, head, header)
+        if reorg is not None:
+            await self._rebuild(reorg)  # a fresh snapshot at head: no log is left to apply
+        addresses = sorted({a for ad in self.adapters for a in ad.watched_addresses()})
+        logs = [] if reorg is not None else await self.client.get_logs(self.block + 1, head, addresses)
+        self.events_seen += len(logs)
         ctx = await self._context(head, int(header["timestamp"], 16))
         batches: list[tuple[ProtocolAdapter, dict[str, int]]] = []
         for stream, _, adapter in self.streams:
@@ -225,6 +236,7 @@ class ChainPipeline:
             await self.reconciler.verify_detection(adapter, borrower, attempt_id, head)
         self.block = head
         self.thresholds.update(head, self._native_usd())
+        self.reorgs.processed(head, str(header["hash"]))
         await self._save_cursors(head, str(header["hash"]))
         self.metrics.last_block.labels(self.chain.name).set(head)
         if isinstance(self.decider.executor, LiveExecutor):  # released by hand elsewhere: show it
@@ -232,6 +244,14 @@ class ChainPipeline:
         self.metrics.block_processing.labels(self.chain.name).observe(time.perf_counter() - t0)
         self.metrics.record_rpc(self.chain.name, dict(self.client.calls), self._rpc_seen)
         return True
+
+    async def _rebuild(self, reorg: Reorg) -> None:
+        """Bootstrap every adapter again at the new head: a fresh snapshot of every known account (state
+        of the orphaned branch is dropped) and discovery logs from the fork point on."""
+        for stream, start_block, adapter in self.streams:
+            known = adapter.accounts() | set(load_accounts(self.store, self.chain.chain_id, stream))
+            await adapter.bootstrap(reorg.first_block(start_block), reorg.head, known, None)
+            add_accounts(self.store, self.chain.chain_id, stream, adapter.accounts())
 
     async def _context(self, block: int, timestamp: int) -> BlockContext:
         book: dict[str, str] = {}

@@ -129,6 +129,16 @@ class Metrics:
             registry=r,
         )
 
+        # Processed blocks that left the chain: `depth` is the blocks rolled back, `unknown` (fork point
+        # older than remembered, 64 assumed), `full` (deeper than 64: discovery resynced from the start
+        # block) or `restart` (found at start, under the stored cursor).
+        self.reorgs = Counter(
+            "liqbot_reorgs_handled_total",
+            "Reorgs of processed blocks the pipeline rolled back, by depth",
+            [*chain, "depth"],
+            registry=r,
+        )
+
     def rpc_observer(self, chain: str) -> RpcMetrics:
         return RpcMetrics(self, chain)
 
