@@ -68,7 +68,7 @@ def test_the_pipeline_outlives_an_rpc_outage_and_its_state_stays_exact(
         finally:
             stop.set()
             await task
-        assert failures() >= 2, "the outage and the flaky phase cut steps short"
+        assert failures() >= 1, "the outage cut steps short"
         aave = next(a for a in pipe.adapters if isinstance(a, AaveV3Adapter))
         users = sorted(aave.sync.users)
         local, remote = _local_view(aave.sync, users), _chain_view(chain, pool, users)
