@@ -41,7 +41,7 @@ from liqbot.risk.caps import SessionTally
 from liqbot.store import Store
 from liqbot.store.accounts import add_accounts, load_accounts
 from liqbot.strategy.gates import USD_DECIMALS, SequencerRule
-from liqbot.strategy.pricing import StrategyConfig, usd
+from liqbot.strategy.pricing import StrategyConfig
 from liqbot.telemetry.metrics import Metrics
 
 log = structlog.get_logger("liqbot.engine")
@@ -146,15 +146,7 @@ class ChainPipeline:
     def _price_tokens(self, amounts: Mapping[str, int]) -> Decimal | None:
         """Realized profit in USD at this block's feed prices (None if a token has no fresh price)."""
         facts = self.decider.facts_now
-        if facts is None:
-            return None
-        total = Decimal(0)
-        for token, units in amounts.items():
-            p, dec = facts.prices.get(token.lower()), facts.decimals.get(token.lower())
-            if p is None or dec is None:
-                return None
-            total += usd(units, p.answer, dec) if units >= 0 else -usd(-units, p.answer, dec)
-        return total
+        return None if facts is None else usd_pricer(facts.prices, facts.decimals)(amounts)
 
     def _native_usd(self) -> Decimal | None:
         """The gas token's USD price at the last decided block (values the gas paid for the thresholds)."""

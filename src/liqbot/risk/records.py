@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import Decimal
 
 from liqbot.store.status import AttemptStatus
-
-_WIDE = Context(prec=100)  # exact: amounts × prices have far more digits than the default 28
-USD_DECIMALS = 8  # Chainlink USD feeds
+from liqbot.strategy.pricing import NATIVE_DECIMALS, usd
 
 
 @dataclass(frozen=True)
@@ -31,12 +29,12 @@ class SendRow:
 
 def gas_usd(gas_used: int, gas_price_wei: int, native_price: int) -> Decimal:
     """Gas paid, at the gas token's USD price (8 decimals)."""
-    return _WIDE.divide(Decimal(gas_used * gas_price_wei * native_price), Decimal(10) ** (18 + USD_DECIMALS))
+    return usd(gas_used * gas_price_wei, native_price, NATIVE_DECIMALS)
 
 
 def notional_usd(units: int, price: int, decimals: int) -> Decimal:
     """A token amount in USD at a price with 8 decimals."""
-    return _WIDE.divide(Decimal(units * price), Decimal(10) ** (decimals + USD_DECIMALS))
+    return usd(units, price, decimals)
 
 
 def spent_usd(row: SendRow, native_price: int) -> Decimal:
